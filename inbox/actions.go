@@ -254,11 +254,31 @@ func NormalizeTags(tags []string) ([]string, error) {
 	return out, nil
 }
 
-func (x *Inbox) addEvent(ctx context.Context, c Conversation, e Event, now time.Time) error {
-	m := Message{
+// AddEvent records something that happened (a bounce, a call, an auto-reply) in a conversation's
+// timeline without changing its status or order.
+func (x *Inbox) AddEvent(ctx context.Context, conversationID string, e Event) (Message, error) {
+	c, err := x.Conversation(ctx, conversationID)
+	if err != nil {
+		return Message{}, err
+	}
+	now := x.now()
+	m := eventMessage(c, e, now)
+	if _, _, err := x.store.InsertMessage(ctx, m); err != nil {
+		return Message{}, fmt.Errorf("record %s event on conversation %s: %w", e.Kind, c.ID, err)
+	}
+	x.events.Publish(ctx, bus.Event{Topic: bus.MessageAdded, ConversationID: c.ID, CustomerID: c.CustomerID, MessageID: m.ID, At: now})
+	return m, nil
+}
+
+func eventMessage(c Conversation, e Event, now time.Time) Message {
+	return Message{
 		ID: NewID(), ConversationID: c.ID, CustomerID: c.CustomerID, Direction: DirectionEvent,
 		Channel: ChannelInternal, Text: eventText(e), AuthorID: e.ActorID, Event: &e, CreatedAt: now,
 	}
+}
+
+func (x *Inbox) addEvent(ctx context.Context, c Conversation, e Event, now time.Time) error {
+	m := eventMessage(c, e, now)
 	if _, _, err := x.store.InsertMessage(ctx, m); err != nil {
 		return fmt.Errorf("record %s event on conversation %s: %w", e.Kind, c.ID, err)
 	}
@@ -268,6 +288,9 @@ func (x *Inbox) addEvent(ctx context.Context, c Conversation, e Event, now time.
 
 // eventText is the plain fallback of an event for API clients; the console renders events itself.
 func eventText(e Event) string {
+	if t := e.Data["text"]; t != "" {
+		return t // connectors' own events (a bounce, a call) bring their words
+	}
 	switch e.Kind {
 	case EventReopened:
 		return "Reopened by a new message from the customer"

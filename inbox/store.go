@@ -49,6 +49,9 @@ type Store interface {
 	MessageByExternalID(ctx context.Context, ch Channel, externalID string) (Message, error)
 	// ListMessages returns a conversation's messages newest first, strictly before the cursor.
 	ListMessages(ctx context.Context, conversationID string, before Cursor, limit int) ([]Message, error)
+	// SetThreadKey moves every message of a conversation whose ThreadKey is oldKey to newKey and
+	// returns how many moved (an email reply that arrived before its parent joins the parent's thread).
+	SetThreadKey(ctx context.Context, conversationID, oldKey, newKey string) (int, error)
 	// UpdateDelivery moves an outbound message to u.State if it is in one of u.State.Precedes();
 	// it returns false when the message was already further along.
 	UpdateDelivery(ctx context.Context, messageID string, u DeliveryUpdate) (bool, error)
