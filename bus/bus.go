@@ -21,6 +21,9 @@ const (
 	ConversationChanged Topic = "conversation.changed"
 	CustomerChanged     Topic = "customer.changed"
 	CustomerMerged      Topic = "customer.merged"
+	// CallRinging: a phone call for CustomerID is ringing; OtherID is the call id. The console
+	// pops the caller's context up for the agents.
+	CallRinging Topic = "call.ringing"
 )
 
 // Event is one thing that happened. Only the ids that apply are set.

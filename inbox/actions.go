@@ -270,6 +270,30 @@ func (x *Inbox) AddEvent(ctx context.Context, conversationID string, e Event) (M
 	return m, nil
 }
 
+// AddChannelEvent records an event that a channel reported (a call ringing, answered, ended)
+// exactly once: (ch, externalID) is unique like an inbound message's, so a provider's retried
+// callback adds nothing. It returns the stored entry and whether it was there already.
+func (x *Inbox) AddChannelEvent(ctx context.Context, conversationID string, ch Channel, externalID string, e Event) (Message, bool, error) {
+	if !ch.Valid() || externalID == "" {
+		return Message{}, false, fmt.Errorf("a channel event needs a channel and an external id: %w", ErrInvalid)
+	}
+	c, err := x.Conversation(ctx, conversationID)
+	if err != nil {
+		return Message{}, false, err
+	}
+	now := x.now()
+	m := eventMessage(c, e, now)
+	m.Channel, m.ExternalID = ch, externalID
+	stored, dup, err := x.store.InsertMessage(ctx, m)
+	if err != nil {
+		return Message{}, false, fmt.Errorf("record %s event on conversation %s: %w", e.Kind, c.ID, err)
+	}
+	if !dup {
+		x.events.Publish(ctx, bus.Event{Topic: bus.MessageAdded, ConversationID: c.ID, CustomerID: c.CustomerID, MessageID: m.ID, At: now})
+	}
+	return stored, dup, nil
+}
+
 func eventMessage(c Conversation, e Event, now time.Time) Message {
 	return Message{
 		ID: NewID(), ConversationID: c.ID, CustomerID: c.CustomerID, Direction: DirectionEvent,
