@@ -23,8 +23,8 @@ var ErrInvalidKey = errors.New("invalid API key")
 // KeyPrefix starts every API key, so a leaked key is recognisable to secret scanners.
 const KeyPrefix = "srb_"
 
-// keyLen is the length of a key: the prefix and 32 random bytes in unpadded base64url.
-var keyLen = len(KeyPrefix) + base64.RawURLEncoding.EncodedLen(32)
+// keyLen is the length of a key: the prefix and 32 random bytes in unpadded base64url (43 characters).
+const keyLen = len(KeyPrefix) + 43
 
 // APIKeys issues and checks the bearer keys of the REST API.
 type APIKeys struct {

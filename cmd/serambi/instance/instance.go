@@ -1,0 +1,240 @@
+// Package instance wires one running Serambi together: store, bus, inbox, outbox dispatcher,
+// senders and the HTTP server. The serambi binary starts it, and so do black-box tests, which run
+// the real server in-process on a random port.
+package instance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/serambi/serambi/agents"
+	"github.com/serambi/serambi/bus"
+	"github.com/serambi/serambi/config"
+	apiconn "github.com/serambi/serambi/connectors/api"
+	"github.com/serambi/serambi/database/mongo"
+	"github.com/serambi/serambi/database/sqlite"
+	"github.com/serambi/serambi/inbox"
+	"github.com/serambi/serambi/metrics"
+	"github.com/serambi/serambi/web"
+)
+
+// Store is every store interface a running instance needs; both database packages implement it.
+type Store interface {
+	inbox.Store
+	agents.Store
+}
+
+// Storage is an opened store with its attachment blobs.
+type Storage struct {
+	Store Store
+	Blobs inbox.Blobs
+	// Ping reports whether the store answers.
+	Ping  func(ctx context.Context) error
+	close func(ctx context.Context) error
+}
+
+// Close closes the store.
+func (s *Storage) Close(ctx context.Context) error { return s.close(ctx) }
+
+// OpenStorage opens MongoDB when the configuration names it, the SQLite file in the data dir otherwise.
+func OpenStorage(ctx context.Context, cfg config.Config, log *slog.Logger) (*Storage, error) {
+	if cfg.MongoDBURI != "" {
+		st, err := mongo.Open(ctx, cfg.MongoDBURI, log)
+		if err != nil {
+			return nil, fmt.Errorf("open MongoDB (SERAMBI_MONGODB_URI): %w", err)
+		}
+		return &Storage{Store: st, Blobs: st.Blobs(), Ping: pinger(st), close: st.Close}, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create SERAMBI_DATA_DIR %s: %w", cfg.DataDir, err)
+	}
+	st, err := sqlite.Open(ctx, cfg.StorePath(), log)
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite %s: %w", cfg.StorePath(), err)
+	}
+	blobs, err := sqlite.NewBlobs(cfg.AttachmentsDir())
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open attachment dir %s: %w", cfg.AttachmentsDir(), err)
+	}
+	return &Storage{Store: st, Blobs: blobs, Ping: pinger(st), close: func(context.Context) error { return st.Close() }}, nil
+}
+
+// pinger uses the store's own Ping where it has one, and otherwise a cheap indexed count.
+func pinger(st Store) func(ctx context.Context) error {
+	if p, ok := st.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping
+	}
+	return func(ctx context.Context) error {
+		_, err := st.OutboxDepth(ctx)
+		return err
+	}
+}
+
+// Instance is a running Serambi.
+type Instance struct {
+	cfg        config.Config
+	log        *slog.Logger
+	storage    *Storage
+	http       *http.Server
+	listener   net.Listener
+	dispatcher *inbox.Dispatcher
+	stopSend   context.CancelFunc
+	done       sync.WaitGroup
+	serveErr   chan error
+	// shutdownOnce makes Shutdown safe to call twice (a test's cleanup after the test's own call).
+	shutdownOnce sync.Once
+	shutdownErr  error
+	Inbox        *inbox.Inbox
+	Keys         *agents.APIKeys
+	Metrics      *metrics.Metrics
+}
+
+// Start opens the store, starts the dispatcher and begins serving HTTP on cfg.Listen
+// ("127.0.0.1:0" picks a free port; Addr tells which).
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Instance, error) {
+	if err := cfg.EnsureSecretKey(); err != nil {
+		return nil, err
+	}
+	storage, err := OpenStorage(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	in, err := start(cfg, log, storage)
+	if err != nil {
+		_ = storage.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return in, nil
+}
+
+func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on SERAMBI_LISTEN %s: %w", cfg.Listen, err)
+	}
+	cfg = cfg.Bound(ln.Addr().String())
+	events := bus.NewLocal(log, 0)
+	m := metrics.New(storage.Store.OutboxDepth)
+	x := inbox.New(storage.Store, events, inbox.NewNormalizer(cfg.DefaultRegion), time.Now, log)
+	x.SetMetrics(m)
+	urls := web.NewAttachmentURLs(cfg.SecretKey, cfg.BaseURL, time.Now)
+
+	senders := map[inbox.Channel]inbox.Sender{}
+	if cfg.APICallbackURL != "" {
+		senders[inbox.ChannelAPI] = apiconn.New(apiconn.Options{
+			URL: cfg.APICallbackURL, Secret: cfg.APICallbackSecret,
+			// Receivers may fetch a reply's attachments for a week, retries included.
+			AttachmentURL: func(a inbox.Attachment) string { return urls.Sign(a, 7*24*time.Hour) },
+		})
+	}
+	d := inbox.NewDispatcher(storage.Store, senders, events, inbox.DispatcherConfig{
+		Owner: cfg.InstanceID, MaxAttempts: cfg.OutboxMaxAttempts,
+	}, time.Now, log)
+	d.SetMetrics(m)
+	x.SetOutboxWaker(d.Wake)
+
+	keys := agents.NewAPIKeys(storage.Store, time.Now)
+	e := web.New(web.Deps{
+		Inbox: x, Blobs: storage.Blobs, Keys: keys, URLs: urls, Metrics: m, Ready: storage.Ping, Log: log,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxAttachmentBytes: cfg.MaxAttachmentBytes,
+	})
+	srv := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	sendCtx, stopSend := context.WithCancel(context.Background())
+	in := &Instance{cfg: cfg, log: log, storage: storage, http: srv, listener: ln, dispatcher: d,
+		stopSend: stopSend, serveErr: make(chan error, 1), Inbox: x, Keys: keys, Metrics: m}
+	in.done.Add(2)
+	go func() {
+		defer in.done.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			in.serveErr <- err
+		}
+	}()
+	go func() {
+		defer in.done.Done()
+		if err := d.Run(sendCtx); err != nil {
+			log.Error("outbox dispatcher stopped", "err", err)
+		}
+	}()
+	log.Info("serambi started", "addr", ln.Addr().String(), "baseURL", cfg.BaseURL, "instance", cfg.InstanceID,
+		"store", storeName(cfg), "apiCallback", cfg.APICallbackURL != "")
+	return in, nil
+}
+
+func storeName(cfg config.Config) string {
+	if cfg.MongoDBURI != "" {
+		return "mongodb"
+	}
+	return "sqlite:" + cfg.StorePath()
+}
+
+// Addr is the address the server listens on.
+func (in *Instance) Addr() string { return in.listener.Addr().String() }
+
+// URL is http://Addr.
+func (in *Instance) URL() string { return "http://" + in.Addr() }
+
+// Storage is the opened store.
+func (in *Instance) Storage() *Storage { return in.storage }
+
+// Err reports a server that stopped by itself (its listener failed).
+func (in *Instance) Err() <-chan error { return in.serveErr }
+
+// Shutdown stops accepting connections, lets in-flight requests finish, stops the dispatcher
+// (which gives its outbox leases back) and closes the store, all within ctx.
+// Calling it again returns the first call's result.
+func (in *Instance) Shutdown(ctx context.Context) error {
+	in.shutdownOnce.Do(func() { in.shutdownErr = in.shutdown(ctx) })
+	return in.shutdownErr
+}
+
+func (in *Instance) shutdown(ctx context.Context) error {
+	var errs []error
+	if err := in.http.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stop HTTP server: %w", err))
+	}
+	in.stopSend()
+	waited := make(chan struct{})
+	go func() { in.done.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("dispatcher did not stop in time: %w", ctx.Err()))
+	}
+	if err := in.storage.Close(context.WithoutCancel(ctx)); err != nil {
+		errs = append(errs, fmt.Errorf("close store: %w", err))
+	}
+	in.log.Info("serambi stopped")
+	return errors.Join(errs...)
+}
+
+// Run starts Serambi and serves until ctx is done (SIGTERM), then shuts down within
+// cfg.ShutdownTimeout.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	in, err := Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	case serveErr = <-in.Err():
+		log.Error("HTTP server failed", "err", serveErr)
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	return errors.Join(serveErr, in.Shutdown(sctx))
+}

@@ -1,0 +1,121 @@
+// Command serambi is the whole of Serambi in one binary.
+//
+//	serambi [serve]                  run the server (the default)
+//	serambi apikey create --name N   create a REST API key and print it once
+//	serambi version                  print the version
+//
+// Configuration comes from SERAMBI_* environment variables: see docs/CONFIG.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/serambi/serambi/agents"
+	"github.com/serambi/serambi/cmd/serambi/instance"
+	"github.com/serambi/serambi/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "serambi:", err)
+		var u usageError
+		if errors.As(err, &u) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg + "\n" + usage }
+
+const usage = `usage:
+  serambi [serve]                      run the server (default)
+  serambi apikey create --name NAME    create a REST API key; the key is printed once
+  serambi version                      print the version
+Configuration: SERAMBI_* environment variables (docs/CONFIG.md).`
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "serambi", buildVersion())
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := cfg.Logger(stderr)
+	switch cmd {
+	case "serve":
+		if len(args) > 0 {
+			return usageError{"serve takes no arguments"}
+		}
+		return instance.Run(ctx, cfg, log)
+	case "apikey":
+		return apikey(ctx, cfg, log, args, stdout, stderr)
+	}
+	return usageError{fmt.Sprintf("unknown command %q", cmd)}
+}
+
+// apikey creates a key. Only the key goes to stdout, so a script can capture it; what it is goes
+// to stderr.
+func apikey(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return usageError{"apikey needs a subcommand: create"}
+	}
+	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	name := fs.String("name", "", "what the key is for")
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError{err.Error()}
+	}
+	if *name == "" || fs.NArg() > 0 {
+		return usageError{"apikey create needs --name NAME and nothing else"}
+	}
+	storage, err := instance.OpenStorage(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer storage.Close(context.WithoutCancel(ctx))
+	key, secret, err := agents.NewAPIKeys(storage.Store, time.Now).Create(ctx, *name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, secret)
+	fmt.Fprintf(stderr, "created API key %s (%q); it is shown only this once\n", key.ID, key.Name)
+	return nil
+}
+
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}
