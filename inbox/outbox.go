@@ -130,6 +130,10 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("claim outbox jobs: %w", err)
 	}
+	// Jobs already claimed are finished even when shutdown cancels ctx: a send cut off half-way
+	// may have reached the customer, and retrying it later would send it twice. Each send is
+	// still bounded by SendTimeout.
+	work := context.WithoutCancel(ctx)
 	sem := make(chan struct{}, d.cfg.Workers)
 	var wg sync.WaitGroup
 	for _, j := range jobs {
@@ -137,7 +141,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := d.process(ctx, j); err != nil {
+			if err := d.process(work, j); err != nil {
 				d.log.Error("outbox job failed to record", "job", j.ID, "err", err)
 			}
 		}()

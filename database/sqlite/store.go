@@ -337,6 +337,10 @@ func (s *Store) runCheckpointer() {
 			s.log.Warn("wal checkpoint failed", "path", s.path, "err", err)
 			continue
 		}
+		if os.Getenv("SERAMBI_DEBUG_CKPT") != "" {
+			fi, _ := os.Stat(s.path + "-wal")
+			fmt.Fprintln(os.Stderr, "ckpt", busy, logFrames, done, fi.Size())
+		}
 		if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > truncateWALBytes {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			err := s.submit(ctx, &writeReq{ctx: ctx, alone: true, done: make(chan error, 1), fn: func(w *writer) error {
