@@ -99,6 +99,11 @@ func (x *Inbox) Reply(ctx context.Context, r ReplyRequest) (Message, error) {
 	if !Reachable(cust, conv, ch) {
 		return Message{}, fmt.Errorf("reply on %q: %w", ch, ErrNoChannel)
 	}
+	if p, ok := x.policies[ch]; ok {
+		if err := p.CheckReply(conv, r.Meta); err != nil {
+			return Message{}, fmt.Errorf("reply on %s: %w", ch, err)
+		}
+	}
 	now := x.now()
 	m := Message{
 		ID: NewID(), ConversationID: conv.ID, CustomerID: cust.ID, Direction: DirectionOut, Channel: ch,

@@ -37,6 +37,8 @@ type Inbox struct {
 	now     func() time.Time
 	log     *slog.Logger
 	metrics Metrics
+	// policies let a channel refuse a reply it cannot deliver now (WhatsApp's 24-hour window).
+	policies map[Channel]ReplyPolicy
 	// wakeOutbox tells the local dispatcher that a job is waiting, so a reply leaves at once
 	// rather than at the next poll.
 	wakeOutbox func()
@@ -45,11 +47,21 @@ type Inbox struct {
 // New returns an Inbox. now is the clock (time.Now in production).
 func New(store Store, events bus.Publisher, norm Normalizer, now func() time.Time, log *slog.Logger) *Inbox {
 	return &Inbox{store: store, events: events, norm: norm, now: func() time.Time { return now().UTC() },
-		log: log, metrics: noMetrics{}, wakeOutbox: func() {}}
+		log: log, metrics: noMetrics{}, wakeOutbox: func() {}, policies: map[Channel]ReplyPolicy{}}
 }
 
 // SetMetrics sets where the inbox reports its counters.
 func (x *Inbox) SetMetrics(m Metrics) { x.metrics = m }
+
+// ReplyPolicy is a channel's own rule about when a reply may leave on it.
+type ReplyPolicy interface {
+	// CheckReply returns an error wrapping ErrInvalid or ErrNoChannel, saying why, when a reply
+	// with this meta (e.g. a template choice) cannot leave on the channel now.
+	CheckReply(conv Conversation, meta map[string]string) error
+}
+
+// SetReplyPolicy makes Reply consult p before queueing a reply on ch. Call it while wiring, before serving.
+func (x *Inbox) SetReplyPolicy(ch Channel, p ReplyPolicy) { x.policies[ch] = p }
 
 // SetOutboxWaker sets the function called after a message is queued for sending.
 func (x *Inbox) SetOutboxWaker(wake func()) { x.wakeOutbox = wake }

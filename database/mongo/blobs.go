@@ -18,18 +18,37 @@ import (
 )
 
 // Blobs stores attachment bytes in GridFS (bucket "attachments"), addressed by content: a file's
-// filename is the SHA-256 of its bytes, so a forwarded attachment is stored once.
+// filename is the SHA-256 of its bytes, and the collection attachments.sha maps each SHA-256 to
+// the one file that holds it (_id = the SHA-256, so the mapping is a natural unique key).
 //
 // The file's _id is a fresh ObjectID rather than the hash. GridFS writes the chunks first and the
 // file document last; with the hash as _id, two concurrent uploads of the same bytes would collide
 // on the chunks' unique (files_id, n) index, and an upload cut short by a crash would leave chunks
 // that make every later upload of those bytes fail. With a fresh _id an interrupted upload leaves
-// only unreferenced chunks, and concurrent uploads both succeed; then every copy but the first
-// completed one (by uploadDate, then _id) removes itself, so one copy remains. (Two uploads that
-// complete within the same millisecond may both stay: a wasted copy, never a missing one.)
+// only unreferenced chunks, and concurrent uploads both complete; the first to insert the mapping
+// wins, and the others delete their copy, so the bytes are stored once. The mapping is inserted
+// only after a complete upload, so it never names a partial file.
 type Blobs struct {
+	db *mongo.Database
+	// bucket serves downloads only. A *mongo.GridFSBucket is not safe for concurrent uploads:
+	// UploadFromStream reads through one buffer the bucket owns (driver v2.10), so two at once
+	// corrupt each other's bytes. Put takes a bucket of its own.
 	bucket *mongo.GridFSBucket
-	files  *mongo.Collection
+	shas   *mongo.Collection
+}
+
+func newBlobs(db *mongo.Database) *Blobs {
+	return &Blobs{db: db, bucket: newBucket(db), shas: db.Collection(blobBucket + ".sha")}
+}
+
+func newBucket(db *mongo.Database) *mongo.GridFSBucket {
+	return db.GridFSBucket(options.GridFSBucket().SetName(blobBucket))
+}
+
+type blobDoc struct {
+	SHA    string        `bson:"_id"`
+	FileID bson.ObjectID `bson:"fileId"`
+	Size   int64         `bson:"size"`
 }
 
 // spoolInMemory is how much of a body Put keeps in memory before it spools to a temporary file.
@@ -48,41 +67,40 @@ func (b *Blobs) Put(ctx context.Context, r io.Reader, limit int64) (string, int6
 		return "", 0, fmt.Errorf("mongo: attachment is over %d bytes: %w", limit, inbox.ErrTooLarge)
 	}
 	sha := hex.EncodeToString(h.Sum(nil))
-	if ok, err := b.exists(ctx, sha); err != nil || ok {
-		return sha, n, err
+	if _, err := b.lookup(ctx, sha); err == nil {
+		return sha, n, nil
+	} else if !errors.Is(err, inbox.ErrNotFound) {
+		return "", 0, err
 	}
 	body, err := sp.reader()
 	if err != nil {
 		return "", 0, err
 	}
-	id, err := b.bucket.UploadFromStream(ctx, sha, body, options.GridFSUpload().SetMetadata(bson.D{{Key: "size", Value: n}}))
+	upload := newBucket(b.db)
+	id, err := upload.UploadFromStream(ctx, sha, body)
 	if err != nil {
 		return "", 0, fmt.Errorf("mongo: store attachment %s: %w", sha, err)
 	}
-	// Of concurrent uploads of the same bytes the first completed stays. GridFS sets uploadDate
-	// when it writes the file document, after the last chunk: a copy that is listed is whole.
-	var first struct {
-		ID bson.ObjectID `bson:"_id"`
-	}
-	err = b.files.FindOne(ctx, bson.D{{Key: "filename", Value: sha}}, options.FindOne().
-		SetSort(bson.D{{Key: "uploadDate", Value: 1}, {Key: "_id", Value: 1}}).SetProjection(bson.D{{Key: "_id", Value: 1}})).Decode(&first)
-	if err == nil && first.ID != id {
-		if err := b.bucket.Delete(ctx, id); err != nil && !errors.Is(err, mongo.ErrFileNotFound) {
+	_, err = b.shas.InsertOne(ctx, blobDoc{SHA: sha, FileID: id, Size: n})
+	if isDuplicateKey(err) {
+		// Another Put of the same bytes finished first: keep its copy, drop ours.
+		if err := upload.Delete(ctx, id); err != nil && !errors.Is(err, mongo.ErrFileNotFound) {
 			return "", 0, fmt.Errorf("mongo: drop duplicate copy of attachment %s: %w", sha, err)
 		}
+		return sha, n, nil
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("mongo: record attachment %s: %w", sha, err)
 	}
 	return sha, n, nil
 }
 
-func (b *Blobs) exists(ctx context.Context, sha string) (bool, error) {
-	err := b.files.FindOne(ctx, bson.D{{Key: "filename", Value: sha}}, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})).Err()
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		return false, nil
+func (b *Blobs) lookup(ctx context.Context, sha string) (blobDoc, error) {
+	var d blobDoc
+	if err := b.shas.FindOne(ctx, bson.D{{Key: "_id", Value: sha}}).Decode(&d); err != nil {
+		return d, fmt.Errorf("mongo: attachment %s: %w", sha, notFound(err))
 	}
-	if err != nil {
-		return false, fmt.Errorf("mongo: look up attachment %s: %w", sha, err)
-	}
-	return true, nil
+	return d, nil
 }
 
 // Open returns the bytes stored under sha.
@@ -90,10 +108,13 @@ func (b *Blobs) Open(ctx context.Context, sha string) (io.ReadCloser, error) {
 	if !validSHA(sha) {
 		return nil, fmt.Errorf("mongo: attachment %q: %w", sha, inbox.ErrNotFound)
 	}
-	// Revision 0 is the first completed copy (by uploadDate): the one Put keeps when uploads raced.
-	ds, err := b.bucket.OpenDownloadStreamByName(ctx, sha, options.GridFSName().SetRevision(0))
+	d, err := b.lookup(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := b.bucket.OpenDownloadStream(ctx, d.FileID)
 	if errors.Is(err, mongo.ErrFileNotFound) {
-		return nil, fmt.Errorf("mongo: attachment %s: %w", sha, inbox.ErrNotFound)
+		return nil, fmt.Errorf("mongo: attachment %s: its file is gone: %w", sha, inbox.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mongo: open attachment %s: %w", sha, err)

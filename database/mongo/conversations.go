@@ -77,10 +77,17 @@ func (d conversationDoc) conversation() inbox.Conversation {
 	return c
 }
 
-// EnsureConversation inserts c; the unique index on customerId turns a second conversation for
-// the same customer into a duplicate key, and then the stored one is returned.
+// EnsureConversation returns the customer's conversation, inserting c when there is none. The
+// unique index on customerId decides between concurrent first inserts: the losers get a duplicate
+// key and return the winner's. Reading first spares the common case (every ingest of a known
+// customer calls this) a failing insert.
 func (s *Store) EnsureConversation(ctx context.Context, c inbox.Conversation) (inbox.Conversation, error) {
 	d := toConversationDoc(c)
+	if stored, err := s.conversationDoc(ctx, bson.D{{Key: "customerId", Value: c.CustomerID}}); err == nil {
+		return stored.conversation(), nil
+	} else if !errors.Is(err, inbox.ErrNotFound) {
+		return inbox.Conversation{}, err
+	}
 	for range 3 {
 		_, err := s.conversations.InsertOne(ctx, d)
 		if err == nil {

@@ -7,6 +7,20 @@
 // keys (an identity's "kind:value" as an _id, a message's "channel:externalId" under a unique
 // index), never from reading first. The store passes database/storetest against an embedded
 // FerretDB, which is how it is tested; see ferret.go for what FerretDB does differently.
+//
+// Collections (ARCHITECTURE.md's data model, adapted):
+//
+//	customers          identities embedded (verified or not), mergedInto on a merge's loser
+//	identities         _id "kind:value" → customerId: the claim on a verified identity
+//	conversations      one per customer (unique customerId); rev for compare-and-set updates
+//	messages           dedupeKey "channel:externalId" unique+sparse; (conversationId, createdAt, _id)
+//	outbox             one job per outbound message, with a copy of the message; lease fields
+//	connector_state    per key: connector state bytes and a lease
+//	merge_suggestions  _id "customerId/otherId"
+//	audit, agents, sessions, teams, api_keys
+//	attachments.*      GridFS bucket, plus attachments.sha: SHA-256 → the file holding those bytes
+//
+// Times are BSON dates: UTC, whole milliseconds (see ms).
 package mongo
 
 import (
@@ -117,7 +131,7 @@ func (s *Store) init(ctx context.Context) error {
 	s.agents = s.db.Collection(collAgents)
 	s.sessions = s.db.Collection(collSessions)
 	s.teams = s.db.Collection(collTeams)
-	s.blobs = &Blobs{bucket: s.db.GridFSBucket(options.GridFSBucket().SetName(blobBucket)), files: s.db.Collection(blobBucket + ".files")}
+	s.blobs = newBlobs(s.db)
 	return s.ensureIndexes(ctx)
 }
 

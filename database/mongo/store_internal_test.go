@@ -520,7 +520,7 @@ func TestConcurrentPutsOfOneBlobKeepOneCopy(t *testing.T) {
 			t.Fatalf("puts of one content gave %v", shas)
 		}
 	}
-	copies, err := s.Blobs().files.CountDocuments(t.Context(), bson.D{{Key: "filename", Value: shas[0]}})
+	copies, err := s.db.Collection(blobBucket+".files").CountDocuments(t.Context(), bson.D{{Key: "filename", Value: shas[0]}})
 	must(t, err, "count")
 	if copies != 1 {
 		t.Errorf("%d copies stored, want 1", copies)

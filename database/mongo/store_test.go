@@ -5,9 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	driver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/serambi/serambi/agents"
 	"github.com/serambi/serambi/bus"
@@ -18,10 +24,43 @@ import (
 	"github.com/serambi/serambi/inbox"
 )
 
-// openStore opens a store on a fresh FerretDB database and closes it when t ends.
+// testURIEnv names a MongoDB server to run these tests and benchmarks against instead of the
+// embedded FerretDB, e.g. a local replica set: mongodb://localhost:27017/?replicaSet=rs0. Each test
+// gets a database of its own, dropped when it ends.
+const testURIEnv = "SERAMBI_TEST_MONGODB_URI"
+
+// openStore opens a store on a fresh database and closes it when t ends.
 func openStore(t testing.TB) *mongo.Store {
 	t.Helper()
-	return openURI(t, mongotest.Start(t))
+	return openURI(t, testURI(t))
+}
+
+func testURI(t testing.TB) string {
+	t.Helper()
+	server := os.Getenv(testURIEnv)
+	if server == "" {
+		return mongotest.Start(t)
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		t.Fatalf("%s is not a URL", testURIEnv)
+	}
+	u.Path = "/" + mongotest.DatabaseName(t)
+	uri := u.String()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := driver.Connect(options.Client().ApplyURI(uri))
+		if err != nil {
+			t.Errorf("drop test database: %v", err)
+			return
+		}
+		defer c.Disconnect(ctx)
+		if err := c.Database(strings.TrimPrefix(u.Path, "/")).Drop(ctx); err != nil {
+			t.Errorf("drop test database: %v", err)
+		}
+	})
+	return uri
 }
 
 func openURI(t testing.TB, uri string) *mongo.Store {

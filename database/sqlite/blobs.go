@@ -71,6 +71,11 @@ func (b *Blobs) Put(ctx context.Context, r io.Reader, limit int64) (sha string, 
 		return "", 0, fmt.Errorf("store blob %s: %w", sha, err)
 	}
 	tmp = nil
+	// The rename is durable only once the directory is synced.
+	if d, err := os.Open(filepath.Dir(final)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 	return sha, size, nil
 }
 

@@ -311,7 +311,9 @@ func (p listPlan) where() (string, []any) {
 		args = append(args, p.f.Assignee)
 	}
 	if p.f.TeamID != "" {
-		conds = append(conds, "c.team_id = ?")
+		// The second term lets SQLite use the partial team index (it cannot know that the
+		// parameter is not empty).
+		conds = append(conds, "c.team_id = ? AND c.team_id <> ''")
 		args = append(args, p.f.TeamID)
 	}
 	return strings.Join(conds, " AND "), args

@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/serambi/serambi/inbox"
 )
@@ -21,7 +23,7 @@ func (s *Store) CreateCustomer(ctx context.Context, c inbox.Customer) error {
 			if err == nil {
 				return &inbox.IdentityTakenError{Identity: id, OwnerID: owner}
 			}
-			if err != inbox.ErrNotFound {
+			if !errors.Is(err, inbox.ErrNotFound) {
 				return err
 			}
 		}
@@ -77,7 +79,7 @@ func claimOwner(q querier, kind inbox.IdentityKind, value string) (string, error
 const customerQuery = `SELECT c.id, c.name, c.avatar, c.locale, c.merged_into, c.created_at, c.updated_at,
 	i.kind, i.value, i.verified, i.unreachable, i.added_at
 	FROM customers c LEFT JOIN identities i ON i.customer_id = c.id
-	WHERE c.id = ? ORDER BY i.added_at, i.kind, i.value`
+	WHERE c.id = ?`
 
 // loadCustomer reads a customer and its identities in one statement, so that both come from one
 // snapshot.
@@ -113,6 +115,9 @@ func loadCustomer(q querier, id string) (inbox.Customer, error) {
 	if c.Identities == nil {
 		c.Identities = []inbox.Identity{}
 	}
+	// Oldest first, so that Customer.Identity gives the first address a customer used. Sorted
+	// here rather than in SQL, which would add a sorter to the most frequent read.
+	slices.SortStableFunc(c.Identities, func(a, b inbox.Identity) int { return a.AddedAt.Compare(b.AddedAt) })
 	return c, nil
 }
 
@@ -124,7 +129,7 @@ func (s *Store) CustomerByID(ctx context.Context, id string) (inbox.Customer, er
 // CustomerIDByIdentity returns the owner of a claimed identity.
 func (s *Store) CustomerIDByIdentity(ctx context.Context, kind inbox.IdentityKind, value string) (string, error) {
 	owner, err := claimOwner(s.reader(ctx), kind, value)
-	if err == inbox.ErrNotFound {
+	if errors.Is(err, inbox.ErrNotFound) {
 		return "", fmt.Errorf("identity %s:%s: %w", kind, value, inbox.ErrNotFound)
 	}
 	return owner, err
@@ -151,7 +156,7 @@ func (s *Store) CustomersWithIdentity(ctx context.Context, kind inbox.IdentityKi
 func customerExists(w *writer, id string) error {
 	var one int
 	if err := queryOne(w, `SELECT 1 FROM customers WHERE id = ?`, []any{id}, &one); err != nil {
-		if err == inbox.ErrNotFound {
+		if errors.Is(err, inbox.ErrNotFound) {
 			return fmt.Errorf("customer %s: %w", id, inbox.ErrNotFound)
 		}
 		return err
@@ -169,7 +174,7 @@ func (s *Store) AddIdentity(ctx context.Context, customerID string, id inbox.Ide
 		err := queryOne(w, `SELECT verified FROM identities WHERE customer_id = ? AND kind = ? AND value = ?`,
 			[]any{customerID, string(id.Kind), id.Value}, &verified)
 		switch {
-		case err == inbox.ErrNotFound:
+		case errors.Is(err, inbox.ErrNotFound):
 		case err != nil:
 			return err
 		case verified == 1 || !id.Verified:
@@ -180,7 +185,7 @@ func (s *Store) AddIdentity(ctx context.Context, customerID string, id inbox.Ide
 			if err == nil && owner != customerID {
 				return &inbox.IdentityTakenError{Identity: id, OwnerID: owner}
 			}
-			if err != nil && err != inbox.ErrNotFound {
+			if err != nil && !errors.Is(err, inbox.ErrNotFound) {
 				return err
 			}
 		}

@@ -80,7 +80,7 @@ func loadMessage(q querier, where string, args ...any) (inbox.Message, error) {
 }
 
 // byExternalID repeats the partial index's condition: SQLite uses a partial index only for a
-// query whose WHERE implies the index's, and "external_id = ?" alone does not imply "<> ''".
+// query whose WHERE implies the index's, and "external_id = ?" alone does not imply "<> ”".
 const byExternalID = "channel = ? AND external_id = ? AND external_id <> ''"
 
 func asStored(m inbox.Message) inbox.Message {

@@ -46,7 +46,13 @@ const (
 	// callers) regularly.
 	maxBatch = 256
 	// checkpointEvery is how often the background checkpointer copies the WAL into the database.
-	checkpointEvery = 500 * time.Millisecond
+	checkpointEvery = 200 * time.Millisecond
+	// restartFrames is the WAL length (in pages) from which the writer is asked to start the WAL
+	// over, once the background copy is within restartSlack frames (or an eighth) of its end.
+	restartFrames = 2000
+	restartSlack  = 500
+	// restartWait bounds how long the writer waits for readers during a RESTART checkpoint.
+	restartWait = 10 * time.Millisecond
 	// truncateWALBytes is the WAL size above which the checkpointer asks for a TRUNCATE
 	// checkpoint. Normally the WAL is reused from its start after each complete checkpoint and
 	// journal_size_limit trims it; a reader that kept a snapshot open for long can make it grow.
@@ -69,7 +75,7 @@ type Store struct {
 	ckdb *sql.DB
 
 	// commits and writes count group commits and the requests they carried.
-	commits, writes atomic.Int64
+	commits, writes        atomic.Int64
 	busyNanos, commitNanos atomic.Int64
 
 	stop     chan struct{}
@@ -105,37 +111,48 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 		"&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(%d)&_pragma=foreign_keys(OFF)&_pragma=cache_size(-32000)"+
 		"&_pragma=temp_store(MEMORY)", path, ms, 64<<20)
 	rdsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=wal_autocheckpoint(0)&_pragma=cache_size(-8000)"+
-		"&_pragma=mmap_size(%d)&_pragma=temp_store(MEMORY)&_query_only=1", path, ms, 1<<30)
+		"&_pragma=mmap_size(%d)&_pragma=temp_store(MEMORY)&_query_only=1", path, ms, mmapSize())
 	cdsn := fmt.Sprintf("%s?_pragma=busy_timeout(%d)&_pragma=wal_autocheckpoint(0)", path, ms)
 
 	s := &Store{path: path, log: log, reqs: make(chan *writeReq, 1024), stop: make(chan struct{})}
+	var closers []func() error
+	fail := func(what string, err error) (*Store, error) {
+		for i := len(closers) - 1; i >= 0; i-- {
+			_ = closers[i]()
+		}
+		return nil, fmt.Errorf("%s %s: %w", what, path, err)
+	}
 	var err error
 	if s.wdb, err = sql.Open("sqlite", wdsn); err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return fail("open", err)
 	}
+	closers = append(closers, s.wdb.Close)
 	s.wdb.SetMaxOpenConns(1)
 	if s.wconn, err = s.wdb.Conn(ctx); err != nil {
-		s.wdb.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return fail("open", err)
 	}
+	closers = append(closers, s.wconn.Close)
 	w := &writer{conn: s.wconn, stmts: map[string]*sql.Stmt{}}
+	closers = append(closers, func() error { w.close(); return nil })
 	if err := migrate(ctx, w, log); err != nil {
-		w.close()
-		s.wconn.Close()
-		s.wdb.Close()
-		return nil, fmt.Errorf("migrate %s: %w", path, err)
+		return fail("migrate", err)
 	}
 
 	if s.rdb, err = sql.Open("sqlite", rdsn); err != nil {
-		return nil, fmt.Errorf("open %s for reading: %w", path, err)
+		return fail("open for reading", err)
 	}
+	closers = append(closers, s.rdb.Close)
 	readers := max(4, 2*runtime.GOMAXPROCS(0))
 	s.rdb.SetMaxOpenConns(readers)
 	s.rdb.SetMaxIdleConns(readers)
 	s.rstmts = stmtCache{db: s.rdb, m: map[string]*sql.Stmt{}}
+	// A first read checks that the read-only connections open (a bad DSN shows here, not later).
+	if err := s.rdb.PingContext(ctx); err != nil {
+		return fail("open for reading", err)
+	}
 
 	if s.ckdb, err = sql.Open("sqlite", cdsn); err != nil {
-		return nil, fmt.Errorf("open %s for checkpoints: %w", path, err)
+		return fail("open for checkpoints", err)
 	}
 	s.ckdb.SetMaxOpenConns(1)
 
@@ -166,9 +183,20 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// WriteStats returns how many group commits the writer made and how many write requests they
-// carried: their ratio is the average group size.
-func (s *Store) WriteStats() (commits, writes int64) { return s.commits.Load(), s.writes.Load() }
+// WriterStats describes the writer's work since Open.
+type WriterStats struct {
+	// Commits is the number of group commits, Writes the requests they carried: their ratio is
+	// the average group size.
+	Commits, Writes int64
+	// Busy is the time spent running groups, Committing the part of it spent in COMMIT.
+	Busy, Committing time.Duration
+}
+
+// WriterStats returns the writer's counters, for metrics and benchmarks.
+func (s *Store) WriterStats() WriterStats {
+	return WriterStats{Commits: s.commits.Load(), Writes: s.writes.Load(),
+		Busy: time.Duration(s.busyNanos.Load()), Committing: time.Duration(s.commitNanos.Load())}
+}
 
 // write runs fn on the writer inside the current group transaction. fn's changes are undone if it
 // returns an error, without touching the other requests of the group.
@@ -189,13 +217,10 @@ func (s *Store) submit(ctx context.Context, r *writeReq) error {
 		s.closeMu.RUnlock()
 		return ctx.Err()
 	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		// The write may still commit; the caller asked not to wait for it.
-		return ctx.Err()
-	}
+	// Once queued, the outcome is awaited even if ctx ends: the writer checks ctx before it runs
+	// a request (a cancelled one is answered at once), and callers read the results their request
+	// wrote, which must not race with a request still running.
+	return <-r.done
 }
 
 func (s *Store) runWriter(w *writer) {
@@ -316,11 +341,19 @@ func call(w *writer, fn func(w *writer) error) (err error) {
 	return fn(w)
 }
 
-// runCheckpointer copies the WAL back into the database file in the background. PASSIVE never
-// waits for the writer or readers, so it does not add to anyone's latency; after a complete one
-// the writer starts the WAL over from its beginning. Only when the WAL has grown large (a reader
-// held an old snapshot) is a TRUNCATE run, through the writer's queue so that it does not
-// contend with commits for the write lock.
+// runCheckpointer keeps the WAL short without putting checkpoints in the commit path.
+//
+// A checkpoint inside a commit (SQLite's autocheckpoint, disabled on the writer) is what puts a
+// step of tens of milliseconds into the write latency. Instead a PASSIVE checkpoint runs here, on
+// its own connection, every checkpointEvery: it copies frames into the database file beside the
+// writer and the readers, waiting for neither. That alone would let the WAL grow for ever under a
+// steady load, because SQLite starts the WAL over from its beginning only when a write begins with
+// the WAL completely copied and no reader inside it, and a writer that never pauses never finds it
+// so. So once the background copy has nearly caught up, the writer is asked to run a RESTART
+// checkpoint between two group commits: it copies the few frames left, waits (at most
+// restartWait) for readers still in the WAL, and the next commit then writes from the WAL's start.
+// journal_size_limit trims the file then. A TRUNCATE (which must wait for every reader) is the
+// fallback when the WAL has grown large all the same, e.g. behind a long-running read.
 func (s *Store) runCheckpointer() {
 	defer s.wg.Done()
 	t := time.NewTicker(checkpointEvery)
@@ -337,22 +370,40 @@ func (s *Store) runCheckpointer() {
 			s.log.Warn("wal checkpoint failed", "path", s.path, "err", err)
 			continue
 		}
-		if os.Getenv("SERAMBI_DEBUG_CKPT") != "" {
-			fi, _ := os.Stat(s.path + "-wal")
-			fmt.Fprintln(os.Stderr, "ckpt", busy, logFrames, done, fi.Size())
+		s.log.Debug("wal checkpoint", "path", s.path, "busy", busy, "frames", logFrames, "copied", done)
+		mode := ""
+		if logFrames >= restartFrames && logFrames-done <= max(restartSlack, logFrames/8) {
+			mode = "RESTART"
 		}
 		if fi, err := os.Stat(s.path + "-wal"); err == nil && fi.Size() > truncateWALBytes {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			err := s.submit(ctx, &writeReq{ctx: ctx, alone: true, done: make(chan error, 1), fn: func(w *writer) error {
-				_, err := w.exec("PRAGMA wal_checkpoint(TRUNCATE)")
-				return err
-			}})
-			cancel()
-			if err != nil && !errors.Is(err, ErrClosed) {
-				s.log.Warn("wal truncate failed", "path", s.path, "size", fi.Size(), "err", err)
-			}
+			mode = "TRUNCATE"
+		}
+		if mode == "" {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err = s.submit(ctx, &writeReq{ctx: ctx, alone: true, done: make(chan error, 1), fn: func(w *writer) error {
+			return w.checkpoint(mode)
+		}})
+		cancel()
+		if err != nil && !errors.Is(err, ErrClosed) {
+			s.log.Warn("wal checkpoint on the writer failed", "path", s.path, "mode", mode, "err", err)
 		}
 	}
+}
+
+// checkpoint runs a blocking checkpoint on the writer connection with a short busy timeout: a
+// reader holding an old snapshot makes it give up (to be tried again) rather than stall writes.
+func (w *writer) checkpoint(mode string) error {
+	if _, err := w.exec(fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil {
+		return err
+	}
+	var busy, logFrames, done int
+	err := queryOne(w, "PRAGMA wal_checkpoint("+mode+")", nil, &busy, &logFrames, &done)
+	if _, rerr := w.exec(fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())); err == nil {
+		err = rerr
+	}
+	return err
 }
 
 // writer is the one write connection, used only by the writer goroutine. Statements are
@@ -551,4 +602,13 @@ func b2i(b bool) int {
 // placeholders returns "?, ?, ?" for n arguments.
 func placeholders(n int) string {
 	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func mmapSize() int64 {
+	if v := os.Getenv("XMMAP"); v != "" {
+		var n int64
+		fmt.Sscan(v, &n)
+		return n
+	}
+	return 1 << 30
 }

