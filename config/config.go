@@ -56,6 +56,9 @@ type Config struct {
 	OutboxMaxAttempts int
 	// ShutdownTimeout bounds how long in-flight requests and sends may take after SIGTERM.
 	ShutdownTimeout time.Duration
+	// Getenv is where the settings came from. Each connector reads its own SERAMBI_<CHANNEL>_*
+	// settings through it, so that the channel's options live beside the channel's code.
+	Getenv func(string) string
 }
 
 // Defaults.
@@ -86,6 +89,7 @@ func Load(getenv func(string) string) (Config, error) {
 		APICallbackURL:    r.str("SERAMBI_API_CALLBACK_URL", ""),
 		APICallbackSecret: r.str("SERAMBI_API_CALLBACK_SECRET", ""),
 		InstanceID:        r.str("SERAMBI_INSTANCE_ID", ""),
+		Getenv:            getenv,
 	}
 	c.MaxBodyBytes = r.size("SERAMBI_MAX_BODY_BYTES", DefaultMaxBodyBytes, 1<<10, 1<<30)
 	c.MaxAttachmentBytes = r.size("SERAMBI_MAX_ATTACHMENT_BYTES", DefaultMaxAttachmentBytes, 1<<10, 1<<32)

@@ -83,6 +83,12 @@ var backends = []string{"sqlite", "mongo"}
 // startEnv starts Serambi on backend with small limits, so that "too large" is cheap to test.
 func startEnv(t *testing.T, backend string) *env {
 	t.Helper()
+	return startEnvWith(t, backend, nil)
+}
+
+// startEnvWith starts the server with extra settings (a connector's SERAMBI_<CHANNEL>_* variables).
+func startEnvWith(t *testing.T, backend string, extra map[string]string) *env {
+	t.Helper()
 	rcv := &receiver{}
 	hook := httptest.NewServer(rcv)
 	t.Cleanup(hook.Close)
@@ -99,6 +105,9 @@ func startEnv(t *testing.T, backend string) *env {
 	}
 	if backend == "mongo" {
 		vars["SERAMBI_MONGODB_URI"] = mongotest.Start(t)
+	}
+	for k, v := range extra {
+		vars[k] = v
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {

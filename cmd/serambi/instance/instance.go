@@ -17,6 +17,7 @@ import (
 	"github.com/serambi/serambi/agents"
 	"github.com/serambi/serambi/bus"
 	"github.com/serambi/serambi/config"
+	"github.com/serambi/serambi/connectors"
 	apiconn "github.com/serambi/serambi/connectors/api"
 	"github.com/serambi/serambi/database/mongo"
 	"github.com/serambi/serambi/database/sqlite"
@@ -29,6 +30,7 @@ import (
 type Store interface {
 	inbox.Store
 	agents.Store
+	connectors.StateStore
 }
 
 // Storage is an opened store with its attachment blobs.
@@ -127,7 +129,12 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	x.SetMetrics(m)
 	urls := web.NewAttachmentURLs(cfg.SecretKey, cfg.BaseURL, time.Now)
 
-	senders := map[inbox.Channel]inbox.Sender{}
+	chans, err := openChannels(cfg.Getenv, x, storage.Store, storage.Blobs, log)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	senders := chans.senders
 	if cfg.APICallbackURL != "" {
 		senders[inbox.ChannelAPI] = apiconn.New(apiconn.Options{
 			URL: cfg.APICallbackURL, Secret: cfg.APICallbackSecret,
@@ -146,6 +153,10 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 		Inbox: x, Blobs: storage.Blobs, Keys: keys, URLs: urls, Metrics: m, Ready: storage.Ping, Log: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxAttachmentBytes: cfg.MaxAttachmentBytes,
 	})
+	hooks := e.Group("/webhooks")
+	for _, register := range chans.routes {
+		register(hooks)
+	}
 	srv := &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -155,6 +166,15 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	sendCtx, stopSend := context.WithCancel(context.Background())
 	in := &Instance{cfg: cfg, log: log, storage: storage, http: srv, listener: ln, dispatcher: d,
 		stopSend: stopSend, serveErr: make(chan error, 1), Inbox: x, Keys: keys, Metrics: m}
+	for _, loop := range chans.loops {
+		in.done.Add(1)
+		go func() {
+			defer in.done.Done()
+			if err := loop(sendCtx); err != nil && sendCtx.Err() == nil {
+				log.Error("connector stopped", "err", err)
+			}
+		}()
+	}
 	in.done.Add(2)
 	go func() {
 		defer in.done.Done()

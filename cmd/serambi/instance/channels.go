@@ -1,0 +1,60 @@
+package instance
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/serambi/serambi/connectors"
+	"github.com/serambi/serambi/connectors/telegram"
+	"github.com/serambi/serambi/connectors/whatsapp"
+	"github.com/serambi/serambi/inbox"
+)
+
+// channels is what the configured connectors add to a running instance: senders for the outbox,
+// webhook routes, and background loops (polling).
+type channels struct {
+	senders map[inbox.Channel]inbox.Sender
+	routes  []func(g *echo.Group)
+	loops   []func(ctx context.Context) error
+}
+
+// channelStore is what the connectors need from the store.
+type channelStore interface {
+	connectors.StateStore
+	telegram.IdentityFlagger
+}
+
+// openChannels configures every connector whose settings are present. A connector with settings
+// that are present but wrong stops start-up, naming the variable.
+func openChannels(getenv func(string) string, x *inbox.Inbox, st channelStore, blobs inbox.Blobs, log *slog.Logger) (channels, error) {
+	ch := channels{senders: map[inbox.Channel]inbox.Sender{}}
+	if getenv == nil {
+		return ch, nil
+	}
+	tc, err := telegram.LoadFromEnv(getenv)
+	if err != nil {
+		return ch, fmt.Errorf("telegram: %w", err)
+	}
+	if tc.Enabled() {
+		tg := telegram.New(tc, telegram.Deps{Ingester: x, Blobs: blobs, State: st, Identities: st,
+			Log: log.With("channel", "telegram"), Now: time.Now})
+		ch.senders[inbox.ChannelTelegram] = tg
+		ch.routes = append(ch.routes, tg.Register)
+		ch.loops = append(ch.loops, tg.Run)
+	}
+	wc, err := whatsapp.LoadFromEnv(getenv)
+	if err != nil {
+		return ch, fmt.Errorf("whatsapp: %w", err)
+	}
+	if wc.Enabled() {
+		wa := whatsapp.New(wc, whatsapp.Deps{Ingester: x, Deliveries: x, Blobs: blobs, Log: log.With("channel", "whatsapp")})
+		ch.senders[inbox.ChannelWhatsApp] = wa
+		ch.routes = append(ch.routes, wa.Register)
+		x.SetReplyPolicy(inbox.ChannelWhatsApp, wa)
+	}
+	return ch, nil
+}

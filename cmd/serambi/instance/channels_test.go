@@ -1,0 +1,74 @@
+package instance_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"testing"
+
+	"github.com/serambi/serambi/connectors/telegram/telegramfake"
+	"github.com/serambi/serambi/connectors/whatsapp/whatsappfake"
+)
+
+// One customer, three doors: known through the API by email and phone, then writing on WhatsApp
+// from that phone and on Telegram. The WhatsApp message joins the same conversation, and an
+// agent's reply on WhatsApp reaches the (fake) Graph API.
+func TestChannelsAreWiredIntoOneTimeline(t *testing.T) {
+	const (
+		waToken, waSecret, waVerify, waPhoneID = "wa-token", "wa-app-secret", "wa-verify", "106540352242922"
+		tgToken                                = "123456:AAHtestTokenForTheFakeBotApi0123456"
+	)
+	graph := whatsappfake.New(t, waToken, waPhoneID)
+	bot := telegramfake.New(t, tgToken)
+	e := startEnvWith(t, "sqlite", map[string]string{
+		"SERAMBI_WHATSAPP_ACCESS_TOKEN": waToken, "SERAMBI_WHATSAPP_APP_SECRET": waSecret,
+		"SERAMBI_WHATSAPP_VERIFY_TOKEN": waVerify, "SERAMBI_WHATSAPP_PHONE_NUMBER_ID": waPhoneID,
+		"SERAMBI_WHATSAPP_GRAPH_URL": graph.URL(),
+		"SERAMBI_TELEGRAM_TOKEN":     tgToken, "SERAMBI_TELEGRAM_API_URL": bot.URL(), "SERAMBI_TELEGRAM_POLL_TIMEOUT": "1s",
+	})
+	e.ingest("siti", "shop-1", `{"email":"siti@example.id","phone":"0812-3456-7890","name":"Siti Rahma"}`, "Halo dari toko")
+
+	body := whatsappfake.Envelope("102290129340398", map[string]any{
+		"messaging_product": "whatsapp",
+		"metadata":          map[string]any{"display_phone_number": "15550783881", "phone_number_id": waPhoneID},
+		"contacts":          []any{map[string]any{"profile": map[string]any{"name": "Siti"}, "wa_id": "6281234567890"}},
+		"messages": []any{map[string]any{"from": "6281234567890", "id": "wamid.SITI1", "timestamp": "1764000000",
+			"type": "text", "text": map[string]any{"body": "pesanan saya belum sampai"}}},
+	})
+	status, answer, err := whatsappfake.Deliver(context.Background(), http.DefaultClient, e.base+"/webhooks/whatsapp", waSecret, body)
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("WhatsApp webhook = %d %s, %v", status, answer, err)
+	}
+	forged, _, _ := whatsappfake.Deliver(context.Background(), http.DefaultClient, e.base+"/webhooks/whatsapp", "wrong-secret", body)
+	if forged != http.StatusUnauthorized {
+		t.Fatalf("forged WhatsApp webhook = %d, want 401", forged)
+	}
+
+	msgs := timeline(t, e, e.vars["siti.conversation"])
+	if len(msgs) != 2 || msgs[0]["channel"] != "whatsapp" || msgs[0]["text"] != "pesanan saya belum sampai" {
+		t.Fatalf("timeline after the WhatsApp message = %v; want it in Siti's one conversation", msgs)
+	}
+
+	e.must(201, "POST", "/api/v1/conversations/{siti.conversation}/messages", `{"text":"Sudah kami cek, besok sampai.","channel":"whatsapp"}`)
+	eventually(t, "the reply reaches the Graph API", func() bool {
+		sent := graph.Sent()
+		return len(sent) == 1 && sent[0].To == "6281234567890" && sent[0].Text == "Sudah kami cek, besok sampai."
+	})
+
+	bot.PushMessage("message", map[string]any{
+		"message_id": 7, "date": 1764000000, "text": "halo dari telegram",
+		"from": map[string]any{"id": 5550001, "is_bot": false, "first_name": "Budi"},
+		"chat": map[string]any{"id": 5550001, "type": "private", "first_name": "Budi"},
+	})
+	eventually(t, "the polled Telegram message is stored", func() bool {
+		for _, c := range conversations(t, e) {
+			if c.LastChannel == "telegram" {
+				return true
+			}
+		}
+		return false
+	})
+	if got := fmt.Sprint(len(conversations(t, e))); got != "2" {
+		t.Fatalf("%s conversations, want 2 (Siti's, and Budi's from Telegram)", got)
+	}
+}
