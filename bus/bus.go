@@ -24,6 +24,8 @@ const (
 	// CallRinging: a phone call for CustomerID is ringing; OtherID is the call id. The console
 	// pops the caller's context up for the agents.
 	CallRinging Topic = "call.ringing"
+	// CallChanged: a call was answered, transferred or ended; OtherID is the call id.
+	CallChanged Topic = "call.changed"
 )
 
 // Event is one thing that happened. Only the ids that apply are set.

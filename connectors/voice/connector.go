@@ -18,11 +18,6 @@ import (
 	"github.com/serambi/serambi/inbox"
 )
 
-// TopicCallChanged is published when a call changes state after ringing (answered, ended,
-// missed), so a console can update or close the pop-up; OtherID is the call id. It belongs in
-// package bus next to CallRinging.
-const TopicCallChanged bus.Topic = "call.changed"
-
 // ErrBusy is returned when a call stayed locked by another instance for too long.
 var ErrBusy = errors.New("voice: the call is being updated elsewhere")
 
@@ -456,7 +451,7 @@ func (c *Connector) track(ctx context.Context, old, nu Call) error {
 }
 
 // announce tells the consoles: CallRinging when an incoming call starts ringing (again when it
-// rings more agents), TopicCallChanged on every later change of state, agent or transfer.
+// rings more agents), bus.CallChanged on every later change of state, agent or transfer.
 func (c *Connector) announce(ctx context.Context, old, nu Call) {
 	e := bus.Event{ConversationID: nu.ConversationID, CustomerID: nu.CustomerID, OtherID: nu.ID, At: c.now()}
 	switch {
@@ -464,7 +459,7 @@ func (c *Connector) announce(ctx context.Context, old, nu Call) {
 		e.Topic = bus.CallRinging
 	case nu.State != old.State || nu.Agent != old.Agent || len(nu.Transfers) != len(old.Transfers) ||
 		nu.CustomerID != old.CustomerID || (nu.State == StateRinging && len(nu.Ringing) != len(old.Ringing)):
-		e.Topic = TopicCallChanged
+		e.Topic = bus.CallChanged
 	default:
 		return
 	}

@@ -104,7 +104,7 @@ func TestCTICallFromAnUnknownNumber(t *testing.T) {
 	if active, _ := e.c.ActiveCalls(ctx); len(active) != 0 {
 		t.Fatalf("an ended call is still active: %+v", active)
 	}
-	waitFor(t, "call.changed events", func() bool { return len(e.events.topic(TopicCallChanged)) >= 2 })
+	waitFor(t, "call.changed events", func() bool { return len(e.events.topic(bus.CallChanged)) >= 2 })
 	if n := len(e.events.topic(bus.CallRinging)); n != 1 {
 		t.Fatalf("%d CallRinging events, want 1", n)
 	}

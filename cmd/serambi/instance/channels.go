@@ -8,8 +8,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/serambi/serambi/bus"
 	"github.com/serambi/serambi/connectors"
 	"github.com/serambi/serambi/connectors/telegram"
+	"github.com/serambi/serambi/connectors/voice"
 	"github.com/serambi/serambi/connectors/whatsapp"
 	"github.com/serambi/serambi/inbox"
 )
@@ -19,7 +21,10 @@ import (
 type channels struct {
 	senders map[inbox.Channel]inbox.Sender
 	routes  []func(g *echo.Group)
-	loops   []func(ctx context.Context) error
+	// apiRoutes are mounted under /api/v1 without API-key auth: providers authenticate with their
+	// own signatures or tokens (the CTI webhook's path is the one PBX scripts already use).
+	apiRoutes []func(g *echo.Group)
+	loops     []func(ctx context.Context) error
 }
 
 // channelStore is what the connectors need from the store.
@@ -30,7 +35,8 @@ type channelStore interface {
 
 // openChannels configures every connector whose settings are present. A connector with settings
 // that are present but wrong stops start-up, naming the variable.
-func openChannels(getenv func(string) string, x *inbox.Inbox, st channelStore, blobs inbox.Blobs, log *slog.Logger) (channels, error) {
+func openChannels(getenv func(string) string, instanceID string, x *inbox.Inbox, st channelStore, blobs inbox.Blobs,
+	events bus.Publisher, log *slog.Logger) (channels, error) {
 	ch := channels{senders: map[inbox.Channel]inbox.Sender{}}
 	if getenv == nil {
 		return ch, nil
@@ -55,6 +61,15 @@ func openChannels(getenv func(string) string, x *inbox.Inbox, st channelStore, b
 		ch.senders[inbox.ChannelWhatsApp] = wa
 		ch.routes = append(ch.routes, wa.Register)
 		x.SetReplyPolicy(inbox.ChannelWhatsApp, wa)
+	}
+	vc, err := voice.LoadFromEnv(getenv)
+	if err != nil {
+		return ch, fmt.Errorf("voice: %w", err)
+	}
+	if vc.Enabled() {
+		v := voice.New(vc, voice.Deps{Inbox: x, State: st, Events: events, Log: log.With("channel", "voice"), Instance: instanceID})
+		ch.apiRoutes = append(ch.apiRoutes, v.Register)
+		ch.loops = append(ch.loops, v.Run)
 	}
 	return ch, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/serambi/serambi/connectors/telegram/telegramfake"
@@ -17,6 +18,7 @@ func TestChannelsAreWiredIntoOneTimeline(t *testing.T) {
 	const (
 		waToken, waSecret, waVerify, waPhoneID = "wa-token", "wa-app-secret", "wa-verify", "106540352242922"
 		tgToken                                = "123456:AAHtestTokenForTheFakeBotApi0123456"
+		ctiToken                               = "cti-token-0123456789abcdef"
 	)
 	graph := whatsappfake.New(t, waToken, waPhoneID)
 	bot := telegramfake.New(t, tgToken)
@@ -25,6 +27,7 @@ func TestChannelsAreWiredIntoOneTimeline(t *testing.T) {
 		"SERAMBI_WHATSAPP_VERIFY_TOKEN": waVerify, "SERAMBI_WHATSAPP_PHONE_NUMBER_ID": waPhoneID,
 		"SERAMBI_WHATSAPP_GRAPH_URL": graph.URL(),
 		"SERAMBI_TELEGRAM_TOKEN":     tgToken, "SERAMBI_TELEGRAM_API_URL": bot.URL(), "SERAMBI_TELEGRAM_POLL_TIMEOUT": "1s",
+		"SERAMBI_VOICE_CTI_TOKEN": ctiToken,
 	})
 	e.ingest("siti", "shop-1", `{"email":"siti@example.id","phone":"0812-3456-7890","name":"Siti Rahma"}`, "Halo dari toko")
 
@@ -54,6 +57,18 @@ func TestChannelsAreWiredIntoOneTimeline(t *testing.T) {
 		sent := graph.Sent()
 		return len(sent) == 1 && sent[0].To == "6281234567890" && sent[0].Text == "Sudah kami cek, besok sampai."
 	})
+
+	// The PBX reports a call from Siti's phone: it joins her timeline, with no API key involved.
+	call := `{"event":"newCall","callId":"pbx-1","from":"+6281234567890","to":"+62215550100","direction":"in"}`
+	if r := e.do("POST", "/api/v1/voice/cti/"+ctiToken, strings.NewReader(call), map[string]string{"Authorization": ""}); r.status != http.StatusOK {
+		t.Fatalf("CTI newCall = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/api/v1/voice/cti/wrong-token-0123456789", strings.NewReader(call), map[string]string{"Authorization": ""}); r.status != http.StatusUnauthorized {
+		t.Fatalf("CTI with a wrong token = %d, want 401", r.status)
+	}
+	if msgs := timeline(t, e, e.vars["siti.conversation"]); msgs[0]["channel"] != "voice" {
+		t.Fatalf("newest entry after the call = %v, want the voice entry", msgs[0])
+	}
 
 	bot.PushMessage("message", map[string]any{
 		"message_id": 7, "date": 1764000000, "text": "halo dari telegram",

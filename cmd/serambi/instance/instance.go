@@ -129,7 +129,7 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	x.SetMetrics(m)
 	urls := web.NewAttachmentURLs(cfg.SecretKey, cfg.BaseURL, time.Now)
 
-	chans, err := openChannels(cfg.Getenv, x, storage.Store, storage.Blobs, log)
+	chans, err := openChannels(cfg.Getenv, cfg.InstanceID, x, storage.Store, storage.Blobs, events, log)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -156,6 +156,10 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	hooks := e.Group("/webhooks")
 	for _, register := range chans.routes {
 		register(hooks)
+	}
+	providers := e.Group("/api/v1")
+	for _, register := range chans.apiRoutes {
+		register(providers)
 	}
 	srv := &http.Server{
 		Handler:           e,
