@@ -1,0 +1,695 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gorilla/websocket"
+
+	"github.com/serambi/serambi/bus"
+	"github.com/serambi/serambi/inbox"
+	"github.com/serambi/serambi/templates"
+)
+
+// Hub keeps every open console live. It follows the bus, re-reads what an event names, renders
+// the affected fragments with the same templ components as the pages, and pushes them to the
+// sockets that show them.
+//
+// Every event gets the next number of the hub's sequence, and the hub keeps the most recent events
+// in a ring. A browser remembers the last number it has seen; when it reconnects it sends that
+// number and receives everything after it, or an instruction to reload when the ring no longer
+// reaches back that far. Fragments are rendered once per event and distinct viewer (language and
+// time zone), and framed once per distinct frame, whatever the number of sockets.
+//
+// The sequence is per process: behind several instances, console sockets need sticky sessions
+// (or the browser reloads when it lands on another instance).
+type Hub struct {
+	c        *Console
+	id       string
+	upgrader websocket.Upgrader
+
+	mu       sync.Mutex
+	seq      uint64
+	ring     []bus.Event // ring[i] has sequence number ringSeq(i)
+	head     int         // index of the oldest entry
+	n        int         // entries in the ring
+	sockets  map[*socket]struct{}
+	presence map[string]map[*socket]bool // agent id → their sockets → away
+	typing   map[string]map[string]time.Time
+
+	countsMu  sync.Mutex
+	gen       uint64 // bumped by every change that can move a count
+	pushedGen uint64
+	shared    sharedCounts
+	mine      map[string]countAt
+}
+
+func newHub(c *Console) *Hub {
+	return &Hub{c: c, id: inbox.NewID(), ring: make([]bus.Event, c.opt.RingSize),
+		sockets: map[*socket]struct{}{}, presence: map[string]map[*socket]bool{}, typing: map[string]map[string]time.Time{},
+		mine: map[string]countAt{},
+		upgrader: websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 8192,
+			// Same-origin only: a page on another site must not open a socket with our cookie.
+			CheckOrigin: sameOrigin}}
+}
+
+// ID names this hub's sequence; a browser that last saw another hub's numbers must reload.
+func (h *Hub) ID() string { return h.id }
+
+// Seq is the number of the last event the hub has handled.
+func (h *Hub) Seq() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.seq
+}
+
+// Sockets is how many consoles are connected.
+func (h *Hub) Sockets() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.sockets)
+}
+
+func (h *Hub) run(ctx context.Context) error {
+	cancel := h.c.Events.Subscribe(h.handle)
+	defer cancel()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastCounts, lastBeat, lastCheck := time.Now(), time.Now(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			h.closeAll()
+			return nil
+		case now := <-tick.C:
+			h.expireTyping(now)
+			if now.Sub(lastBeat) >= 10*time.Second {
+				h.heartbeat()
+				lastBeat = now
+			}
+			if now.Sub(lastCheck) >= h.c.opt.RecheckSessions {
+				h.revalidate(ctx)
+				lastCheck = now
+			}
+			if now.Sub(lastCounts) >= h.c.opt.CountsEvery {
+				h.pushCounts(ctx)
+				lastCounts = now
+			}
+		}
+	}
+}
+
+// event is a bus event with what it names read from the store.
+type event struct {
+	bus.Event
+	seq          uint64
+	msg          *inbox.Message
+	conv         *inbox.Conversation
+	cust         *inbox.Customer
+	gone         bool // the conversation no longer exists (merged away)
+	sides        *templates.ConversationData
+	sidesLoaded  bool
+	mentions     []string
+	customerName string
+}
+
+func (h *Hub) load(ctx context.Context, e bus.Event) (*event, error) {
+	st := h.c.store
+	ev := &event{Event: e}
+	var err error
+	switch e.Topic {
+	case bus.MessageAdded, bus.MessageUpdated:
+		m, err := st.MessageByID(ctx, e.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		ev.msg = &m
+		if ev.customerName, err = h.c.customerName(ctx, m.CustomerID); err != nil {
+			return nil, err
+		}
+		if m.Direction == inbox.DirectionNote && m.Meta["mentions"] != "" {
+			ev.mentions = strings.Split(m.Meta["mentions"], ",")
+		}
+		return ev, nil
+	case bus.ConversationChanged:
+		conv, err := st.ConversationByID(ctx, e.ConversationID)
+		if errors.Is(err, inbox.ErrNotFound) {
+			ev.gone = true
+			return ev, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		ev.conv = &conv
+	case bus.CustomerChanged, bus.CustomerMerged:
+		conv, err := st.ConversationByCustomer(ctx, e.CustomerID)
+		if errors.Is(err, inbox.ErrNotFound) {
+			return ev, nil // a customer without a conversation yet is in no view
+		}
+		if err != nil {
+			return nil, err
+		}
+		ev.conv = &conv
+	default:
+		return ev, nil
+	}
+	cust, err := h.c.Inbox.Customer(ctx, ev.conv.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	ev.cust = &cust
+	return ev, nil
+}
+
+// handle is the bus subscriber: one event at a time, in publish order.
+func (h *Hub) handle(e bus.Event) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if e.Topic == bus.CustomerChanged || e.Topic == bus.CustomerMerged {
+		h.c.names.forget(e.CustomerID, e.OtherID)
+	}
+	if e.Topic == bus.ConversationChanged || e.Topic == bus.CustomerMerged {
+		h.countsMu.Lock()
+		h.gen++
+		h.countsMu.Unlock()
+	}
+	ev, err := h.load(ctx, e)
+	if err != nil {
+		h.c.Log.Warn("console hub could not read what an event names", "topic", e.Topic, "conversation", e.ConversationID, "err", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seq++
+	h.remember(e)
+	if ev == nil {
+		return
+	}
+	ev.seq = h.seq
+	fc := newFrameCache(h, ctx)
+	for s := range h.sockets {
+		if f := fc.frameFor(s, ev); f != nil {
+			s.enqueue(f, ev.seq)
+		}
+	}
+}
+
+func (h *Hub) remember(e bus.Event) {
+	size := len(h.ring)
+	if h.n < size {
+		h.ring[(h.head+h.n)%size] = e
+		h.n++
+		return
+	}
+	h.ring[h.head] = e
+	h.head = (h.head + 1) % size
+}
+
+// oldest is the sequence number of the oldest event still in the ring.
+func (h *Hub) oldest() uint64 { return h.seq - uint64(h.n) + 1 }
+
+// op is one change a browser applies; the fields that apply are set.
+type op struct {
+	Op       string `json:"op"`
+	ID       string `json:"id,omitempty"`
+	Conv     string `json:"conv,omitempty"`
+	Customer string `json:"customer,omitempty"`
+	Sort     string `json:"sort,omitempty"`
+	URL      string `json:"url,omitempty"`
+	Target   string `json:"target,omitempty"`
+	HTML     string `json:"html,omitempty"`
+	State    string `json:"state,omitempty"`
+	Agent    string `json:"agent,omitempty"`
+	Mention  bool   `json:"mention,omitempty"`
+	Values   any    `json:"values,omitempty"`
+}
+
+// frameCache renders and frames one event: each fragment once per viewer key, each distinct
+// frame once, shared by every socket that gets it.
+type frameCache struct {
+	h       *Hub
+	ctx     context.Context
+	html    map[string]string
+	frames  map[string]*websocket.PreparedMessage
+	viewers map[string]templates.Viewer
+}
+
+func newFrameCache(h *Hub, ctx context.Context) *frameCache {
+	return &frameCache{h: h, ctx: ctx, html: map[string]string{}, frames: map[string]*websocket.PreparedMessage{},
+		viewers: map[string]templates.Viewer{}}
+}
+
+func (fc *frameCache) viewer(s *socket) (templates.Viewer, error) {
+	if v, ok := fc.viewers[s.vkey]; ok {
+		return v, nil
+	}
+	v, err := fc.h.c.viewer(fc.ctx, s.agent.Locale, s.agent.Timezone)
+	if err == nil {
+		fc.viewers[s.vkey] = v
+	}
+	return v, err
+}
+
+// render renders comp(v) once per (what, viewer key).
+func (fc *frameCache) render(s *socket, what string, comp func(templates.Viewer) templ.Component) (string, bool) {
+	key := what + "|" + s.vkey
+	if h, ok := fc.html[key]; ok {
+		return h, true
+	}
+	v, err := fc.viewer(s)
+	if err != nil {
+		fc.h.c.Log.Warn("console hub could not load viewer", "err", err)
+		return "", false
+	}
+	var b bytes.Buffer
+	if err := comp(v).Render(fc.ctx, &b); err != nil {
+		fc.h.c.Log.Warn("console hub could not render a fragment", "what", what, "err", err)
+		return "", false
+	}
+	fc.html[key] = b.String()
+	return fc.html[key], true
+}
+
+// frame builds (once per distinct key) the prepared WebSocket message for seq and ops.
+func (fc *frameCache) frame(key string, seq uint64, ops []op) *websocket.PreparedMessage {
+	if f, ok := fc.frames[key]; ok {
+		return f
+	}
+	f := prepare(seq, ops)
+	fc.frames[key] = f
+	return f
+}
+
+func prepare(seq uint64, ops []op) *websocket.PreparedMessage {
+	b, err := json.Marshal(struct {
+		Seq uint64 `json:"seq,omitempty"`
+		Ops []op   `json:"ops,omitempty"`
+	}{seq, ops})
+	if err != nil {
+		panic("console: an op does not marshal: " + err.Error()) // ops are plain strings; cannot happen
+	}
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+	if err != nil {
+		panic("console: prepare frame: " + err.Error())
+	}
+	return pm
+}
+
+// frameFor is what socket s gets for ev, or nil when ev changes nothing it shows.
+func (fc *frameCache) frameFor(s *socket, ev *event) *websocket.PreparedMessage {
+	var ops []op
+	var keys []string
+	add := func(key string, o op) {
+		keys = append(keys, key)
+		ops = append(ops, o)
+	}
+	switch ev.Topic {
+	case bus.MessageAdded, bus.MessageUpdated:
+		m := ev.msg
+		if s.conv == m.ConversationID {
+			if html, ok := fc.render(s, "msg", func(v templates.Viewer) templ.Component { return templates.MessageItem(v, *m, ev.customerName) }); ok {
+				add("msg|"+s.vkey, op{Op: "msg", Conv: m.ConversationID, ID: "msg-" + m.ID, HTML: html})
+			}
+		}
+		if ev.Topic == bus.MessageAdded && slices.Contains(ev.mentions, s.agent.ID) && m.AuthorID != s.agent.ID {
+			if html, ok := fc.render(s, "mention", func(v templates.Viewer) templ.Component {
+				return templates.MentionToast(v, m.AuthorName, ev.customerName, m.ConversationID)
+			}); ok {
+				add("mention|"+s.vkey, op{Op: "toast", HTML: html, Mention: true})
+			}
+		}
+	case bus.ConversationChanged, bus.CustomerChanged:
+		if ev.gone {
+			if s.conv == ev.ConversationID {
+				add("gone", op{Op: "refresh", URL: "/", Target: "#work"})
+			}
+			if s.list != nil {
+				add("unrow", op{Op: "unrow", ID: "row-" + ev.ConversationID})
+			}
+			break
+		}
+		if ev.conv == nil {
+			break
+		}
+		conv, cust := *ev.conv, *ev.cust
+		if s.conv == conv.ID {
+			if html, ok := fc.render(s, "head", func(v templates.Viewer) templ.Component { return templates.ConversationHeader(v, conv, cust) }); ok {
+				add("head|"+s.vkey, op{Op: "replace", ID: "conv-head-" + conv.ID, HTML: html})
+			}
+			if ev.Topic == bus.CustomerChanged {
+				if d := fc.sides(ev); d != nil {
+					if html, ok := fc.render(s, "customer", func(v templates.Viewer) templ.Component { return templates.CustomerPanel(v, *d) }); ok {
+						add("customer|"+s.vkey, op{Op: "replace", ID: "customer-" + cust.ID, HTML: html})
+					}
+				}
+			}
+		}
+		if s.list != nil {
+			if matches(s.list.filter, conv) {
+				row := templates.Row{Conv: conv, CustomerName: cust.Name}
+				if html, ok := fc.render(s, "row", func(v templates.Viewer) templ.Component { return templates.ConversationRow(v, row) }); ok {
+					add("row|"+s.vkey, op{Op: "row", ID: "row-" + conv.ID, Conv: conv.ID, Sort: row.SortKey(), HTML: html})
+				}
+			} else {
+				add("unrow", op{Op: "unrow", ID: "row-" + conv.ID})
+			}
+		}
+	case bus.CustomerMerged:
+		if s.cust == ev.OtherID && ev.conv != nil {
+			add("goto", op{Op: "refresh", URL: "/conversations/" + ev.conv.ID, Target: "#work"})
+		} else if s.cust == ev.CustomerID && ev.conv != nil {
+			add("refresh", op{Op: "refresh", URL: "/conversations/" + ev.conv.ID, Target: "#work"})
+		}
+		if s.list != nil {
+			add("unrow-customer", op{Op: "unrow-customer", Customer: ev.OtherID})
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	return fc.frame(strings.Join(keys, ","), ev.seq, ops)
+}
+
+// sides loads the customer panel's data once per event, when a socket shows it.
+func (fc *frameCache) sides(ev *event) *templates.ConversationData {
+	if !ev.sidesLoaded {
+		ev.sidesLoaded = true
+		d, err := fc.h.c.loadSides(fc.ctx, *ev.conv, templates.Viewer{})
+		if err != nil {
+			fc.h.c.Log.Warn("console hub could not load the customer panel", "customer", ev.cust.ID, "err", err)
+			return nil
+		}
+		ev.sides = &d
+	}
+	return ev.sides
+}
+
+// subscribe sets what a socket shows and brings it up to date: every event after since that
+// touches its new view is replayed, or it is told to reload when the ring does not reach back.
+func (h *Hub) subscribe(ctx context.Context, s *socket, v viewMsg) {
+	var cust string
+	if v.Conv != "" {
+		if conv, err := h.c.store.ConversationByID(ctx, v.Conv); err == nil {
+			cust = conv.CustomerID
+		} else {
+			v.Conv = ""
+		}
+	}
+	var list *listSub
+	if v.List != "" {
+		lv := parseListView(parseQuery(v.List))
+		list = &listSub{view: lv, filter: filterFor(lv, s.agent)}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.closed {
+		return
+	}
+	old := s.conv
+	s.conv, s.cust, s.list = v.Conv, cust, list
+	switch {
+	case v.Hub != h.id:
+		s.enqueue(prepare(0, []op{{Op: "reload"}}), 0)
+		return
+	case v.Since+1 < h.oldest() && h.seq > 0 && v.Since < h.seq:
+		s.enqueue(prepare(0, []op{{Op: "reload"}}), 0)
+		return
+	}
+	h.replay(ctx, s, v.Since)
+	s.enqueue(prepare(h.seq, nil), h.seq) // caught up to here
+	s.enqueue(h.presenceSnapshot(), 0)
+	if old != s.conv {
+		h.pushCollab(ctx, old)
+	}
+	h.pushCollab(ctx, s.conv)
+}
+
+// replay sends s the events after since that touch what it shows. Each thing is re-read as it is
+// now, so only the last of several events about the same thing needs sending.
+func (h *Hub) replay(ctx context.Context, s *socket, since uint64) {
+	if since >= h.seq {
+		return
+	}
+	type item struct {
+		seq uint64
+		e   bus.Event
+	}
+	var items []item
+	last := map[bus.Event]int{}
+	for i := 0; i < h.n; i++ {
+		seq := h.oldest() + uint64(i)
+		if seq <= since {
+			continue
+		}
+		e := h.ring[(h.head+i)%len(h.ring)]
+		key := e
+		key.At = time.Time{}
+		if j, ok := last[key]; ok {
+			items[j].seq = 0 // superseded by this later one
+		}
+		last[key] = len(items)
+		items = append(items, item{seq, e})
+	}
+	for _, it := range items {
+		if it.seq == 0 {
+			continue
+		}
+		ev, err := h.load(ctx, it.e)
+		if err != nil {
+			if errors.Is(err, inbox.ErrNotFound) {
+				continue
+			}
+			h.c.Log.Warn("console hub could not replay an event; asking the browser to reload", "err", err)
+			s.enqueue(prepare(0, []op{{Op: "reload"}}), 0)
+			return
+		}
+		ev.seq = it.seq
+		if ev.Topic == bus.MessageAdded && ev.msg != nil {
+			ev.mentions = nil // a missed mention is not worth a toast minutes later
+		}
+		// A cache per event: fragments and frames are keyed by what they show, not by event.
+		if f := newFrameCache(h, ctx).frameFor(s, ev); f != nil {
+			s.enqueue(f, ev.seq)
+		}
+	}
+}
+
+// heartbeat tells idle sockets the latest sequence: they have seen every event up to it that
+// concerns them, so after a disconnect they resume from there rather than from their last
+// relevant event, which may have left the ring long ago.
+func (h *Hub) heartbeat() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var f *websocket.PreparedMessage
+	for s := range h.sockets {
+		if s.sentSeq < h.seq {
+			if f == nil {
+				f = prepare(h.seq, nil)
+			}
+			s.enqueue(f, h.seq)
+		}
+	}
+}
+
+func (h *Hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.sockets {
+		s.kill()
+	}
+}
+
+// dropSession closes the sockets of a session that signed out.
+func (h *Hub) dropSession(sessionID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.sockets {
+		if s.session == sessionID {
+			s.kill()
+		}
+	}
+}
+
+// dropAgent closes every socket of an agent who was disabled.
+func (h *Hub) dropAgent(agentID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.sockets {
+		if s.agent.ID == agentID {
+			s.kill()
+		}
+	}
+}
+
+// ---- presence, viewing and typing: ephemeral, not sequenced, sent as a snapshot on subscribe.
+
+func (h *Hub) presenceState(agentID string) string {
+	socks := h.presence[agentID]
+	if len(socks) == 0 {
+		return "offline"
+	}
+	for _, away := range socks {
+		if !away {
+			return "online"
+		}
+	}
+	return "away"
+}
+
+func (h *Hub) setPresence(s *socket, present, away bool) {
+	before := h.presenceState(s.agent.ID)
+	if present {
+		if h.presence[s.agent.ID] == nil {
+			h.presence[s.agent.ID] = map[*socket]bool{}
+		}
+		h.presence[s.agent.ID][s] = away
+	} else {
+		delete(h.presence[s.agent.ID], s)
+		if len(h.presence[s.agent.ID]) == 0 {
+			delete(h.presence, s.agent.ID)
+		}
+	}
+	if after := h.presenceState(s.agent.ID); after != before {
+		f := prepare(0, []op{{Op: "presence", Agent: s.agent.ID, State: after}})
+		for o := range h.sockets {
+			o.enqueue(f, 0)
+		}
+	}
+}
+
+func (h *Hub) presenceSnapshot() *websocket.PreparedMessage {
+	states := map[string]string{}
+	for id := range h.presence {
+		states[id] = h.presenceState(id)
+	}
+	return prepare(0, []op{{Op: "presence-all", Values: states}})
+}
+
+// collaborators lists the agents viewing a conversation, and whether they are typing.
+func (h *Hub) collaborators(convID string) []templates.Collaborator {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.collaboratorsLocked(convID)
+}
+
+func (h *Hub) collaboratorsLocked(convID string) []templates.Collaborator {
+	if convID == "" {
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []templates.Collaborator
+	now := time.Now()
+	for s := range h.sockets {
+		if s.conv != convID || seen[s.agent.ID] {
+			continue
+		}
+		seen[s.agent.ID] = true
+		out = append(out, templates.Collaborator{ID: s.agent.ID, Name: s.agent.Name, Typing: h.typing[convID][s.agent.ID].After(now)})
+	}
+	slices.SortFunc(out, func(a, b templates.Collaborator) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// pushCollab sends the collaborators bar of a conversation to everyone viewing it.
+func (h *Hub) pushCollab(ctx context.Context, convID string) {
+	if convID == "" {
+		return
+	}
+	list := h.collaboratorsLocked(convID)
+	fc := newFrameCache(h, ctx)
+	for s := range h.sockets {
+		if s.conv != convID {
+			continue
+		}
+		html, ok := fc.render(s, "collab", func(v templates.Viewer) templ.Component { return templates.Collaborators(v, convID, list) })
+		if !ok {
+			continue
+		}
+		s.enqueue(fc.frame("collab|"+s.vkey, 0, []op{{Op: "replace", ID: "collab-" + convID, HTML: html}}), 0)
+	}
+}
+
+// startTyping marks an agent as typing in a conversation for a few seconds.
+func (h *Hub) startTyping(ctx context.Context, s *socket, convID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s.conv != convID || convID == "" {
+		return
+	}
+	if h.typing[convID] == nil {
+		h.typing[convID] = map[string]time.Time{}
+	}
+	was := h.typing[convID][s.agent.ID].After(time.Now())
+	h.typing[convID][s.agent.ID] = time.Now().Add(h.c.opt.TypingFor)
+	if !was {
+		h.pushCollab(ctx, convID)
+	}
+}
+
+// stopTyping clears "typing…" at once when the agent sent their reply.
+func (h *Hub) stopTyping(convID, agentID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.typing[convID][agentID]; ok {
+		delete(h.typing[convID], agentID)
+		h.pushCollab(context.Background(), convID)
+	}
+}
+
+func (h *Hub) expireTyping(now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for conv, m := range h.typing {
+		changed := false
+		for a, until := range m {
+			if !until.After(now) {
+				delete(m, a)
+				changed = true
+			}
+		}
+		if len(m) == 0 {
+			delete(h.typing, conv)
+		}
+		if changed {
+			h.pushCollab(context.Background(), conv)
+		}
+	}
+}
+
+// Disconnect closes every console socket. Browsers reconnect and catch up from their last
+// sequence; an operator uses it to move consoles off an instance before stopping it.
+func (h *Hub) Disconnect() { h.closeAll() }
+
+// revalidate closes sockets whose session ended since they connected (signed out elsewhere, a
+// password change, expiry, a disabled account): a socket is authenticated once, at its upgrade.
+func (h *Hub) revalidate(ctx context.Context) {
+	h.mu.Lock()
+	sessions := map[string]string{} // session → agent
+	for s := range h.sockets {
+		sessions[s.session] = s.agent.ID
+	}
+	h.mu.Unlock()
+	st := h.c.Agents.Store()
+	now := h.c.Now()
+	for id, agentID := range sessions {
+		sess, err := st.SessionByID(ctx, id)
+		live := err == nil && now.Before(sess.ExpiresAt)
+		if err != nil && !errors.Is(err, inbox.ErrNotFound) {
+			continue // the store did not answer; keep the socket rather than drop everyone
+		}
+		if live {
+			if a, err := st.AgentByID(ctx, agentID); err == nil && a.Disabled {
+				live = false
+			}
+		}
+		if !live {
+			h.dropSession(id)
+		}
+	}
+}
