@@ -2,6 +2,7 @@
 //
 //	serambi [serve]                  run the server (the default)
 //	serambi apikey create --name N   create a REST API key and print it once
+//	serambi admin create --email E --name N --password P   create an admin account
 //	serambi version                  print the version
 //
 // Configuration comes from SERAMBI_* environment variables: see docs/CONFIG.md.
@@ -48,6 +49,8 @@ func (e usageError) Error() string { return e.msg + "\n" + usage }
 const usage = `usage:
   serambi [serve]                      run the server (default)
   serambi apikey create --name NAME    create a REST API key; the key is printed once
+  serambi admin create --email E --name N --password P|-
+                                       create an admin account (- reads the password from stdin)
   serambi version                      print the version
 Configuration: SERAMBI_* environment variables (docs/CONFIG.md).`
 
@@ -77,6 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return instance.Run(ctx, cfg, log)
 	case "apikey":
 		return apikey(ctx, cfg, log, args, stdout, stderr)
+	case "admin":
+		return admin(ctx, cfg, log, args, stdout)
 	}
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
 }
@@ -108,6 +113,23 @@ func apikey(ctx context.Context, cfg config.Config, log *slog.Logger, args []str
 	fmt.Fprintln(stdout, secret)
 	fmt.Fprintf(stderr, "created API key %s (%q); it is shown only this once\n", key.ID, key.Name)
 	return nil
+}
+
+// admin creates an admin account, for the first login or when every admin is locked out.
+func admin(ctx context.Context, cfg config.Config, log *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return usageError{"admin needs a subcommand: create"}
+	}
+	storage, err := instance.OpenStorage(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer storage.Close(context.WithoutCancel(ctx))
+	accounts, err := agents.New(storage.Store, agents.DefaultConfig(), time.Now, log)
+	if err != nil {
+		return err
+	}
+	return agents.AdminCreateCommand(ctx, accounts, args[1:], os.Stdin, stdout)
 }
 
 func buildVersion() string {

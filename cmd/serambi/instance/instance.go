@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,15 +22,18 @@ import (
 	apiconn "github.com/serambi/serambi/connectors/api"
 	"github.com/serambi/serambi/database/mongo"
 	"github.com/serambi/serambi/database/sqlite"
+	"github.com/serambi/serambi/i18n"
 	"github.com/serambi/serambi/inbox"
 	"github.com/serambi/serambi/metrics"
 	"github.com/serambi/serambi/web"
+	"github.com/serambi/serambi/web/console"
 )
 
 // Store is every store interface a running instance needs; both database packages implement it.
 type Store interface {
 	inbox.Store
 	agents.Store
+	agents.CannedStore
 	connectors.StateStore
 }
 
@@ -95,6 +99,7 @@ type Instance struct {
 	shutdownOnce sync.Once
 	shutdownErr  error
 	Inbox        *inbox.Inbox
+	Agents       *agents.Service
 	Keys         *agents.APIKeys
 	Metrics      *metrics.Metrics
 }
@@ -153,6 +158,26 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 		Inbox: x, Blobs: storage.Blobs, Keys: keys, URLs: urls, Metrics: m, Ready: storage.Ping, Log: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxAttachmentBytes: cfg.MaxAttachmentBytes,
 	})
+	accounts, err := agents.New(storage.Store, agents.DefaultConfig(), time.Now, log)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	catalog, err := i18n.New()
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	con, err := console.New(console.Deps{Inbox: x, Agents: accounts, Events: events, Blobs: storage.Blobs,
+		Catalog: catalog, Canned: storage.Store, Now: time.Now, Log: log,
+		Options: console.Options{SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
+			MaxAttachmentBytes: cfg.MaxAttachmentBytes}})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	con.Register(e)
+
 	hooks := e.Group("/webhooks")
 	for _, register := range chans.routes {
 		register(hooks)
@@ -169,7 +194,8 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	}
 	sendCtx, stopSend := context.WithCancel(context.Background())
 	in := &Instance{cfg: cfg, log: log, storage: storage, http: srv, listener: ln, dispatcher: d,
-		stopSend: stopSend, serveErr: make(chan error, 1), Inbox: x, Keys: keys, Metrics: m}
+		stopSend: stopSend, serveErr: make(chan error, 1), Inbox: x, Agents: accounts, Keys: keys, Metrics: m}
+	chans.loops = append(chans.loops, con.Run)
 	for _, loop := range chans.loops {
 		in.done.Add(1)
 		go func() {
