@@ -131,23 +131,11 @@ func (x *Inbox) Ingest(ctx context.Context, in Inbound) (IngestResult, error) {
 	if dup {
 		return x.duplicate(ctx, stored)
 	}
-	_, after, err := x.store.UpdateConversation(ctx, conv.ID, ConversationPatch{
-		Activity:  &Activity{At: now, Channel: in.Channel, Preview: preview(in.Subject, text, len(in.Attachments)), Inbound: true},
-		UpdatedAt: now,
-	})
+	after, err := x.recordInbound(ctx, conv, stored)
 	if err != nil {
-		return IngestResult{}, fmt.Errorf("record activity on conversation %s: %w", conv.ID, err)
-	}
-	if after.Status == StatusResolved || after.Status == StatusSnoozed {
-		if reopened, err := x.reopen(ctx, after, now); err != nil {
-			return IngestResult{}, err
-		} else {
-			after = reopened
-		}
+		return IngestResult{}, err
 	}
 	x.metrics.Ingested(in.Channel, false)
-	x.events.Publish(ctx, bus.Event{Topic: bus.MessageAdded, ConversationID: conv.ID, CustomerID: customerID, MessageID: stored.ID, At: now})
-	x.events.Publish(ctx, bus.Event{Topic: bus.ConversationChanged, ConversationID: conv.ID, CustomerID: customerID, At: now})
 	return IngestResult{Message: stored, Conversation: after, CustomerID: customerID}, nil
 }
 
@@ -157,7 +145,35 @@ func (x *Inbox) duplicate(ctx context.Context, m Message) (IngestResult, error) 
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return IngestResult{}, fmt.Errorf("load conversation %s: %w", m.ConversationID, err)
 	}
+	if err == nil && m.Direction == DirectionIn && conv.LastMessageAt.Before(m.CreatedAt) {
+		// The message was stored but the step after it (activity, reopen, announcement) never
+		// ran: the attempt that stored it failed half-way and this is the caller's retry. Finish
+		// the job now, or the conversation would never show the message.
+		if conv, err = x.recordInbound(ctx, conv, m); err != nil {
+			return IngestResult{}, err
+		}
+	}
 	return IngestResult{Message: m, Conversation: conv, CustomerID: m.CustomerID, Duplicate: true}, nil
+}
+
+// recordInbound is what follows storing an inbound message: the conversation's activity, a
+// reopen when it was resolved or snoozed, and the events that tell the console.
+func (x *Inbox) recordInbound(ctx context.Context, conv Conversation, m Message) (Conversation, error) {
+	_, after, err := x.store.UpdateConversation(ctx, conv.ID, ConversationPatch{
+		Activity:  &Activity{At: m.CreatedAt, Channel: m.Channel, Preview: preview(m.Subject, m.Text, len(m.Attachments)), Inbound: true},
+		UpdatedAt: x.now(),
+	})
+	if err != nil {
+		return Conversation{}, fmt.Errorf("record activity on conversation %s: %w", conv.ID, err)
+	}
+	if after.Status == StatusResolved || after.Status == StatusSnoozed {
+		if after, err = x.reopen(ctx, after, x.now()); err != nil {
+			return Conversation{}, err
+		}
+	}
+	x.events.Publish(ctx, bus.Event{Topic: bus.MessageAdded, ConversationID: conv.ID, CustomerID: m.CustomerID, MessageID: m.ID, At: m.CreatedAt})
+	x.events.Publish(ctx, bus.Event{Topic: bus.ConversationChanged, ConversationID: conv.ID, CustomerID: m.CustomerID, At: m.CreatedAt})
+	return after, nil
 }
 
 // reopen moves a resolved or snoozed conversation back to open because the customer wrote, and

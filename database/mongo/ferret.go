@@ -26,7 +26,10 @@ import (
 //     changed by rewriting the array under a revision check (compare-and-set).
 //   - "sparse" is accepted and ignored, but its SQLite unique index lets any number of documents
 //     lack the key, which is what sparse is used for here.
-//   - Every filter but _id scans the collection. That costs time, not correctness.
+//   - Only a filter that is exactly {_id: value} uses an index; any other filter, even
+//     {_id, rev}, makes FerretDB decode every document of the collection. That costs time, not
+//     correctness, and the store keeps MongoDB's filters rather than trading test fidelity for
+//     FerretDB speed.
 //
 // Inserts, and deletes by _id, are atomic on both: the unique constraints are SQLite's own.
 
@@ -49,7 +52,7 @@ type serializer struct {
 func newSerializer() *serializer {
 	s := &serializer{locks: map[string]*sync.Mutex{}}
 	for _, c := range []string{collCustomers, collIdentities, collConversations, collMessages, collOutbox,
-		collState, collAudit, collSuggestions, collAPIKeys, collAgents, collSessions, collTeams, blobBucket + ".files", blobBucket + ".chunks"} {
+		collState, collAudit, collSuggestions, collAPIKeys, collAgents, collSessions, collTeams, collCanned, blobBucket + ".files", blobBucket + ".chunks"} {
 		s.locks[c] = &sync.Mutex{}
 	}
 	return s

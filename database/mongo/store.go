@@ -17,7 +17,7 @@
 //	outbox             one job per outbound message, with a copy of the message; lease fields
 //	connector_state    per key: connector state bytes and a lease
 //	merge_suggestions  _id "customerId/otherId"
-//	audit, agents, sessions, teams, api_keys
+//	audit, agents, sessions, teams, api_keys, canned_responses
 //	attachments.*      GridFS bucket, plus attachments.sha: SHA-256 → the file holding those bytes
 //
 // Times are BSON dates: UTC, whole milliseconds (see ms).
@@ -65,6 +65,7 @@ const (
 	collAgents        = "agents"
 	collSessions      = "sessions"
 	collTeams         = "teams"
+	collCanned        = "canned_responses"
 	blobBucket        = "attachments"
 )
 
@@ -75,7 +76,7 @@ type Store struct {
 	log    *slog.Logger
 
 	customers, identities, conversations, messages, outbox, state, audit, suggestions *mongo.Collection
-	apiKeys, agents, sessions, teams                                                  *mongo.Collection
+	apiKeys, agents, sessions, teams, canned                                          *mongo.Collection
 
 	blobs *Blobs
 	// serial is nil on MongoDB. On FerretDB it serialises this process's updates per collection,
@@ -131,6 +132,7 @@ func (s *Store) init(ctx context.Context) error {
 	s.agents = s.db.Collection(collAgents)
 	s.sessions = s.db.Collection(collSessions)
 	s.teams = s.db.Collection(collTeams)
+	s.canned = s.db.Collection(collCanned)
 	s.blobs = newBlobs(s.db)
 	return s.ensureIndexes(ctx)
 }
@@ -181,6 +183,7 @@ var indexes = []index{
 	{coll: collAgents, keys: bson.D{{Key: "email", Value: 1}}, unique: true},
 	{coll: collSessions, keys: bson.D{{Key: "agentId", Value: 1}, {Key: "createdAt", Value: -1}}},
 	{coll: collTeams, keys: bson.D{{Key: "name", Value: 1}}, unique: true},
+	{coll: collCanned, keys: bson.D{{Key: "shortcut", Value: 1}}, unique: true},
 }
 
 // ensureIndexes creates the indexes that do not exist yet; creating an existing index with the

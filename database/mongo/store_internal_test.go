@@ -534,3 +534,35 @@ func TestConcurrentPutsOfOneBlobKeepOneCopy(t *testing.T) {
 		t.Errorf("read back %d bytes that differ", len(got))
 	}
 }
+
+// The suite has no canned responses yet; these are the rules agents.CannedStore states.
+func TestCannedResponses(t *testing.T) {
+	s := open(t, mongotest.Start(t))
+	ctx := t.Context()
+	thanks := agents.CannedResponse{ID: "c1", Shortcut: "thanks", Title: "Thanks", Text: "Terima kasih, {{customer.name}}!", CreatedBy: "a", CreatedAt: base, UpdatedAt: base}
+	ship := agents.CannedResponse{ID: "c2", Shortcut: "shipping", Title: "Shipping", Text: "Dikirim besok.", CreatedBy: "a", CreatedAt: base, UpdatedAt: base}
+	must(t, s.CreateCanned(ctx, thanks), "create thanks")
+	must(t, s.CreateCanned(ctx, ship), "create shipping")
+	if err := s.CreateCanned(ctx, agents.CannedResponse{ID: "c3", Shortcut: "thanks", CreatedAt: base}); !errors.Is(err, inbox.ErrConflict) {
+		t.Errorf("a second /thanks: err = %v, want inbox.ErrConflict", err)
+	}
+	taken := ship
+	taken.Shortcut = "thanks"
+	if err := s.UpdateCanned(ctx, taken); !errors.Is(err, inbox.ErrConflict) {
+		t.Errorf("renaming /shipping to a taken shortcut: err = %v, want inbox.ErrConflict", err)
+	}
+	ship.Text, ship.UpdatedAt = "Dikirim hari ini.", base.Add(time.Minute)
+	must(t, s.UpdateCanned(ctx, ship), "update")
+	list, err := s.ListCanned(ctx)
+	must(t, err, "list")
+	if len(list) != 2 || list[0].Shortcut != "shipping" || list[0].Text != "Dikirim hari ini." || !list[0].UpdatedAt.Equal(ship.UpdatedAt) || list[1].ID != "c1" {
+		t.Errorf("listed %+v, want shipping (updated) then thanks", list)
+	}
+	if err := s.UpdateCanned(ctx, agents.CannedResponse{ID: "nope", Shortcut: "nope"}); !errors.Is(err, inbox.ErrNotFound) {
+		t.Errorf("updating an absent response: err = %v, want inbox.ErrNotFound", err)
+	}
+	must(t, s.DeleteCanned(ctx, "c1"), "delete")
+	if err := s.DeleteCanned(ctx, "c1"); !errors.Is(err, inbox.ErrNotFound) {
+		t.Errorf("deleting it again: err = %v, want inbox.ErrNotFound", err)
+	}
+}
