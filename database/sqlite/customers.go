@@ -246,6 +246,9 @@ func (s *Store) InsertAudit(ctx context.Context, e inbox.AuditEntry) error {
 
 // ListAudit lists a customer's audit entries newest first.
 func (s *Store) ListAudit(ctx context.Context, customerID string, limit int) ([]inbox.AuditEntry, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = min(max(limit, 50), 1000)
+	}
 	rows, err := s.reader(ctx).query(`SELECT id, actor_id, action, customer_id, data, at FROM audit
 		WHERE customer_id = ? ORDER BY at DESC, id DESC LIMIT ?`, customerID, limit)
 	if err != nil {
