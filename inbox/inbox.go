@@ -160,9 +160,14 @@ func (x *Inbox) duplicate(ctx context.Context, m Message) (IngestResult, error) 
 // reopen when it was resolved or snoozed, and the events that tell the console.
 func (x *Inbox) recordInbound(ctx context.Context, conv Conversation, m Message) (Conversation, error) {
 	_, after, err := x.store.UpdateConversation(ctx, conv.ID, ConversationPatch{
-		Activity:  &Activity{At: m.CreatedAt, Channel: m.Channel, Preview: preview(m.Subject, m.Text, len(m.Attachments)), Inbound: true},
+		Activity: &Activity{MessageID: m.ID, At: m.CreatedAt, Channel: m.Channel,
+			Preview: preview(m.Subject, m.Text, len(m.Attachments)), Inbound: true},
 		UpdatedAt: x.now(),
 	})
+	if errors.Is(err, ErrConflict) {
+		// A concurrent delivery of the same message recorded it first, and announced it.
+		return x.store.ConversationByID(ctx, conv.ID)
+	}
 	if err != nil {
 		return Conversation{}, fmt.Errorf("record activity on conversation %s: %w", conv.ID, err)
 	}

@@ -35,7 +35,9 @@ type Store interface {
 	ConversationByCustomer(ctx context.Context, customerID string) (Conversation, error)
 	// UpdateConversation applies p atomically and returns the conversation before and after.
 	// When p.IfStatus is set and the conversation's status is not among them, nothing changes
-	// and the error is ErrConflict.
+	// and the error is ErrConflict. An Activity with a MessageID is applied once: when that id is
+	// in AppliedActivity nothing changes and the error is ErrConflict; otherwise the id is
+	// appended, keeping the last MaxAppliedActivity.
 	UpdateConversation(ctx context.Context, id string, p ConversationPatch) (before, after Conversation, err error)
 	// ListConversations returns conversations newest activity first, after f.After.
 	ListConversations(ctx context.Context, f ConversationFilter) ([]Conversation, error)
@@ -140,10 +142,12 @@ type ConversationPatch struct {
 
 // Activity is a new timeline entry as the conversation row sees it.
 type Activity struct {
-	At      time.Time
-	Channel Channel // empty for notes and events: they do not change LastChannel
-	Preview string
-	Inbound bool
+	// MessageID makes the activity apply once per message (see UpdateConversation).
+	MessageID string
+	At        time.Time
+	Channel   Channel // empty for notes and events: they do not change LastChannel
+	Preview   string
+	Inbound   bool
 }
 
 // DeliveryUpdate is a step in an outbound message's delivery.

@@ -144,7 +144,14 @@ type Conversation struct {
 	SLADueAt      time.Time `json:"slaDueAt,omitzero"`
 	CreatedAt     time.Time `json:"createdAt"`
 	UpdatedAt     time.Time `json:"updatedAt"`
+	// AppliedActivity holds the ids of the last messages whose Activity was applied (at most
+	// MaxAppliedActivity), so that a duplicate delivery racing the first one cannot count the
+	// same message twice. Stores keep it; nobody else needs to read it.
+	AppliedActivity []string `json:"-"`
 }
+
+// MaxAppliedActivity bounds Conversation.AppliedActivity.
+const MaxAppliedActivity = 32
 
 // Direction says who a timeline entry is from and who can see it.
 type Direction string

@@ -39,6 +39,8 @@ type conversationDoc struct {
 	// Absorbed lists the conversations merged into this one, so that a merge run again after a
 	// crash does not add their unread count twice.
 	Absorbed []string `bson:"absorbed,omitempty"`
+	// Applied is inbox.Conversation.AppliedActivity.
+	Applied []string `bson:"applied,omitempty"`
 }
 
 func toConversationDoc(c inbox.Conversation) conversationDoc {
@@ -47,7 +49,7 @@ func toConversationDoc(c inbox.Conversation) conversationDoc {
 		Tags: slices.Clone(c.Tags), Priority: string(c.Priority), Channels: make([]string, 0, len(c.Channels)),
 		LastChannel: string(c.LastChannel), LastMessageAt: ms(c.LastMessageAt), LastInboundAt: ms(c.LastInboundAt),
 		Preview: c.Preview, Unread: c.Unread, SnoozedUntil: ms(c.SnoozedUntil), SLADueAt: ms(c.SLADueAt),
-		CreatedAt: ms(c.CreatedAt), UpdatedAt: ms(c.UpdatedAt),
+		CreatedAt: ms(c.CreatedAt), UpdatedAt: ms(c.UpdatedAt), Applied: slices.Clone(c.AppliedActivity),
 	}
 	if d.Tags == nil {
 		d.Tags = []string{}
@@ -66,7 +68,7 @@ func (d conversationDoc) conversation() inbox.Conversation {
 		Tags: slices.Clone(d.Tags), Priority: inbox.Priority(d.Priority), Channels: make([]inbox.Channel, 0, len(d.Channels)),
 		LastChannel: inbox.Channel(d.LastChannel), LastMessageAt: fromDB(d.LastMessageAt), LastInboundAt: fromDB(d.LastInboundAt),
 		Preview: d.Preview, Unread: d.Unread, SnoozedUntil: fromDB(d.SnoozedUntil), SLADueAt: fromDB(d.SLADueAt),
-		CreatedAt: fromDB(d.CreatedAt), UpdatedAt: fromDB(d.UpdatedAt),
+		CreatedAt: fromDB(d.CreatedAt), UpdatedAt: fromDB(d.UpdatedAt), AppliedActivity: slices.Clone(d.Applied),
 	}
 	if c.Tags == nil {
 		c.Tags = []string{}
@@ -146,6 +148,9 @@ func (s *Store) UpdateConversation(ctx context.Context, id string, p inbox.Conve
 			if len(p.IfStatus) > 0 && !slices.Contains(p.IfStatus, inbox.Status(cur.Status)) {
 				return cur, fmt.Errorf("mongo: conversation %s is %s, not %v: %w", id, cur.Status, p.IfStatus, inbox.ErrConflict)
 			}
+			if a := p.Activity; a != nil && a.MessageID != "" && slices.Contains(cur.Applied, a.MessageID) {
+				return cur, fmt.Errorf("mongo: activity of message %s is recorded already: %w", a.MessageID, inbox.ErrConflict)
+			}
 			return applyPatch(cur, p), nil
 		})
 		if err != nil || done {
@@ -178,7 +183,7 @@ func (s *Store) updateConversationOnce(ctx context.Context, id string, change fu
 }
 
 func cloneConversationDoc(d conversationDoc) conversationDoc {
-	d.Tags, d.Channels, d.Absorbed = slices.Clone(d.Tags), slices.Clone(d.Channels), slices.Clone(d.Absorbed)
+	d.Tags, d.Channels, d.Absorbed, d.Applied = slices.Clone(d.Tags), slices.Clone(d.Channels), slices.Clone(d.Absorbed), slices.Clone(d.Applied)
 	return d
 }
 
@@ -205,6 +210,12 @@ func applyPatch(d conversationDoc, p inbox.ConversationPatch) conversationDoc {
 		d.SnoozedUntil = ms(*p.SnoozedUntil)
 	}
 	if a := p.Activity; a != nil {
+		if a.MessageID != "" {
+			d.Applied = append(d.Applied, a.MessageID)
+			if n := len(d.Applied); n > inbox.MaxAppliedActivity {
+				d.Applied = d.Applied[n-inbox.MaxAppliedActivity:]
+			}
+		}
 		at := ms(a.At)
 		if a.Channel != "" && !slices.Contains(d.Channels, string(a.Channel)) {
 			d.Channels = append(d.Channels, string(a.Channel))

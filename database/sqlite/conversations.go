@@ -13,11 +13,11 @@ import (
 )
 
 const convCols = `c.id, c.customer_id, c.status, c.assignee_id, c.team_id, c.tags, c.priority, c.channels, c.last_channel,
-	c.last_message_at, c.last_inbound_at, c.preview, c.unread, c.snoozed_until, c.sla_due_at, c.created_at, c.updated_at`
+	c.last_message_at, c.last_inbound_at, c.preview, c.unread, c.snoozed_until, c.sla_due_at, c.created_at, c.updated_at, c.applied_activity`
 
 // convColumns names the columns of convValues, in order.
 var convColumns = []string{"id", "customer_id", "status", "assignee_id", "team_id", "tags", "priority", "channels",
-	"last_channel", "last_message_at", "last_inbound_at", "preview", "unread", "snoozed_until", "sla_due_at", "created_at", "updated_at"}
+	"last_channel", "last_message_at", "last_inbound_at", "preview", "unread", "snoozed_until", "sla_due_at", "created_at", "updated_at", "applied_activity"}
 
 // convValues is c as column values, in convColumns order.
 func convValues(c inbox.Conversation) ([]any, error) {
@@ -37,17 +37,25 @@ func convValues(c inbox.Conversation) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	applied := c.AppliedActivity
+	if applied == nil {
+		applied = []string{}
+	}
+	aj, err := json.Marshal(applied)
+	if err != nil {
+		return nil, err
+	}
 	return []any{c.ID, c.CustomerID, string(c.Status), c.AssigneeID, c.TeamID, string(tj), string(c.Priority), string(cj),
 		string(c.LastChannel), ts(c.LastMessageAt), ts(c.LastInboundAt), c.Preview, int64(c.Unread), ts(c.SnoozedUntil),
-		ts(c.SLADueAt), ts(c.CreatedAt), ts(c.UpdatedAt)}, nil
+		ts(c.SLADueAt), ts(c.CreatedAt), ts(c.UpdatedAt), string(aj)}, nil
 }
 
 func scanConversation(rows *sql.Rows) (inbox.Conversation, error) {
 	var c inbox.Conversation
-	var status, tags, prio, channels, lastCh string
+	var status, tags, prio, channels, lastCh, applied string
 	var lma, lia, snooze, sla, created, updated int64
 	if err := rows.Scan(&c.ID, &c.CustomerID, &status, &c.AssigneeID, &c.TeamID, &tags, &prio, &channels, &lastCh,
-		&lma, &lia, &c.Preview, &c.Unread, &snooze, &sla, &created, &updated); err != nil {
+		&lma, &lia, &c.Preview, &c.Unread, &snooze, &sla, &created, &updated, &applied); err != nil {
 		return c, err
 	}
 	c.Status, c.Priority, c.LastChannel = inbox.Status(status), inbox.Priority(prio), inbox.Channel(lastCh)
@@ -59,6 +67,9 @@ func scanConversation(rows *sql.Rows) (inbox.Conversation, error) {
 	}
 	if c.Channels, err = decodeStrings[inbox.Channel](channels); err != nil {
 		return c, fmt.Errorf("conversation %s channels: %w", c.ID, err)
+	}
+	if c.AppliedActivity, err = decodeStrings[string](applied); err != nil {
+		return c, fmt.Errorf("conversation %s applied activity: %w", c.ID, err)
 	}
 	return c, nil
 }
@@ -165,6 +176,9 @@ func (s *Store) UpdateConversation(ctx context.Context, id string, p inbox.Conve
 		if len(p.IfStatus) > 0 && !slices.Contains(p.IfStatus, b.Status) {
 			return fmt.Errorf("conversation %s is %s, not %v: %w", id, b.Status, p.IfStatus, inbox.ErrConflict)
 		}
+		if a := p.Activity; a != nil && a.MessageID != "" && slices.Contains(b.AppliedActivity, a.MessageID) {
+			return fmt.Errorf("activity of message %s is recorded already: %w", a.MessageID, inbox.ErrConflict)
+		}
 		a := applyPatch(b, p)
 		if err := saveConversation(w, b, a); err != nil {
 			return err
@@ -177,7 +191,7 @@ func (s *Store) UpdateConversation(ctx context.Context, id string, p inbox.Conve
 
 // applyPatch returns c with p applied; see inbox.ConversationPatch for the rules.
 func applyPatch(c inbox.Conversation, p inbox.ConversationPatch) inbox.Conversation {
-	c.Tags, c.Channels = slices.Clone(c.Tags), slices.Clone(c.Channels)
+	c.Tags, c.Channels, c.AppliedActivity = slices.Clone(c.Tags), slices.Clone(c.Channels), slices.Clone(c.AppliedActivity)
 	if p.Status != nil {
 		c.Status = *p.Status
 	}
@@ -201,6 +215,12 @@ func applyPatch(c inbox.Conversation, p inbox.ConversationPatch) inbox.Conversat
 	}
 	if a := p.Activity; a != nil {
 		at := utc(a.At)
+		if a.MessageID != "" {
+			c.AppliedActivity = append(c.AppliedActivity, a.MessageID)
+			if n := len(c.AppliedActivity); n > inbox.MaxAppliedActivity {
+				c.AppliedActivity = c.AppliedActivity[n-inbox.MaxAppliedActivity:]
+			}
+		}
 		if a.Channel != "" && !slices.Contains(c.Channels, a.Channel) {
 			c.Channels = append(c.Channels, a.Channel)
 		}

@@ -349,6 +349,41 @@ func runConversations(t *testing.T, open func(t *testing.T) inbox.Store) {
 		}
 	})
 
+	t.Run("an Activity with a message id is applied once, and the last ids are kept", func(t *testing.T) {
+		s := open(t)
+		cust := createCustomer(t, s, "A")
+		conv := createConversation(t, s, cust.ID)
+		act := func(id string, i int) inbox.ConversationPatch {
+			return inbox.ConversationPatch{Activity: &inbox.Activity{MessageID: id, At: Base().Add(time.Duration(i) * time.Second),
+				Channel: inbox.ChannelEmail, Preview: id, Inbound: true}}
+		}
+		_, after, err := s.UpdateConversation(t.Context(), conv.ID, act("m1", 1))
+		must(t, err, "first activity of m1")
+		if after.Unread != 1 || !slices.Equal(after.AppliedActivity, []string{"m1"}) {
+			t.Fatalf("after m1: unread %d, applied %v; want 1, [m1]", after.Unread, after.AppliedActivity)
+		}
+		if _, _, err := s.UpdateConversation(t.Context(), conv.ID, act("m1", 2)); !errors.Is(err, inbox.ErrConflict) {
+			t.Fatalf("second activity of m1: err = %v, want ErrConflict", err)
+		}
+		got, err := s.ConversationByID(t.Context(), conv.ID)
+		must(t, err, "reload")
+		if got.Unread != 1 || got.Preview != "m1" {
+			t.Fatalf("a repeated activity changed the conversation: unread %d preview %q", got.Unread, got.Preview)
+		}
+		for i := 2; i <= inbox.MaxAppliedActivity+5; i++ {
+			_, _, err := s.UpdateConversation(t.Context(), conv.ID, act(fmt.Sprintf("m%d", i), i))
+			must(t, err, "activity")
+		}
+		got, err = s.ConversationByID(t.Context(), conv.ID)
+		must(t, err, "reload")
+		if len(got.AppliedActivity) != inbox.MaxAppliedActivity || got.AppliedActivity[len(got.AppliedActivity)-1] != fmt.Sprintf("m%d", inbox.MaxAppliedActivity+5) {
+			t.Fatalf("applied ids = %v; want the last %d, newest last", got.AppliedActivity, inbox.MaxAppliedActivity)
+		}
+		if _, _, err := s.UpdateConversation(t.Context(), conv.ID, inbox.ConversationPatch{Activity: &inbox.Activity{At: Base(), Preview: "reply"}}); err != nil {
+			t.Fatalf("an activity without a message id (a reply) is always applied: %v", err)
+		}
+	})
+
 	t.Run("Activity keeps the newest entry as last message and counts inbound as unread", func(t *testing.T) {
 		s := open(t)
 		cust := createCustomer(t, s, "A")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -24,7 +23,7 @@ func RunInboxService(t *testing.T, open func(t *testing.T) inbox.Store) {
 	t.Run("reply and dispatch", func(t *testing.T) { runDispatch(t, open) })
 	t.Run("channel events and receipts", func(t *testing.T) { runChannelEvents(t, open) })
 	t.Run("retries", func(t *testing.T) { runRetries(t, open) })
-	t.Run("known inbox bugs", func(t *testing.T) { runKnownBugs(t, open) })
+	t.Run("racing duplicates", func(t *testing.T) { runRacingDuplicates(t, open) })
 }
 
 type service struct {
@@ -143,8 +142,9 @@ func runIngest(t *testing.T, open func(t *testing.T) inbox.Store) {
 		if ms := v.timeline(t, conv.ID); len(ms) != 1 {
 			t.Errorf("%d messages stored, want 1", len(ms))
 		}
-		// Unread is not checked here: with the current inbox it is sometimes more than 1 (see
-		// "known inbox bugs"), and a test that fails at random helps nobody.
+		if conv.Unread != 1 {
+			t.Errorf("unread = %d after one message delivered 50 times, want 1", conv.Unread)
+		}
 	})
 
 	t.Run("two messages from one address join one customer and conversation", func(t *testing.T) {
@@ -755,24 +755,11 @@ func (p *pausingActivity) UpdateConversation(ctx context.Context, id string, pat
 	return p.Store.UpdateConversation(ctx, id, patch)
 }
 
-// runKnownBugs holds tests of inbox behaviour that is wrong today. They are skipped unless
-// SERAMBI_KNOWN_BUGS=1, so that the suite stays green for the stores; each names its fix and
-// moves out of here when the fix lands.
-func runKnownBugs(t *testing.T, open func(t *testing.T) inbox.Store) {
-	if os.Getenv("SERAMBI_KNOWN_BUGS") != "1" {
-		t.Skip("known inbox bugs; run with SERAMBI_KNOWN_BUGS=1 to see them fail")
-	}
+// runRacingDuplicates checks that a duplicate delivery arriving while the first is still
+// between its two steps (message stored, activity not yet recorded) does not count the message
+// twice: the store applies an activity once per message id.
+func runRacingDuplicates(t *testing.T, open func(t *testing.T) inbox.Store) {
 	t.Run("a duplicate delivered while the first is between its steps does not count the message twice", func(t *testing.T) {
-		// Ingest.duplicate finishes the activity of a stored message whose conversation is older
-		// than it, taking that as a sign that the first attempt failed half-way. A duplicate that
-		// arrives while the first attempt is still running sees the same sign: both record the
-		// activity and the message counts twice as unread (with 50 concurrent deliveries, up to
-		// 50 times), and MessageAdded is published twice. The repair has to be made idempotent
-		// per message in the store: Activity gets a MessageID, and the store applies an activity
-		// at most once per message id (keeping the last ids it applied on the conversation, a
-		// single-document conditional update in MongoDB) and answers ErrConflict, changing
-		// nothing, for one already applied; recordInbound then returns the stored conversation
-		// and publishes nothing.
 		p := &pausingActivity{Store: open(t), entered: make(chan struct{}), release: make(chan struct{})}
 		clock := NewClock(Base())
 		x := inbox.New(p, bus.NewLocal(discardLog(), 0), inbox.NewNormalizer("ID"), clock.Now, discardLog())
