@@ -236,7 +236,7 @@ func (x *Inbox) resolveCustomer(ctx context.Context, name string, ids []Identity
 		if err != nil {
 			return "", err
 		}
-		if owner == "" {
+		if owner.ID == "" {
 			id, err := x.createCustomer(ctx, name, ids, now)
 			var taken *IdentityTakenError
 			if errors.As(err, &taken) && attempt < 3 {
@@ -248,9 +248,9 @@ func (x *Inbox) resolveCustomer(ctx context.Context, name string, ids []Identity
 			return "", err
 		}
 		for _, o := range others {
-			x.suggest(ctx, owner, o.customerID, o.identity, now)
+			x.suggest(ctx, owner.ID, o.customerID, o.identity, now)
 		}
-		return owner, nil
+		return owner.ID, nil
 	}
 }
 
@@ -259,10 +259,10 @@ type claimedBy struct {
 	identity   Identity
 }
 
-// ownerOf returns the customer owning the first claimed verified identity, and the other
-// customers that own the rest (conflicts an agent should look at).
-func (x *Inbox) ownerOf(ctx context.Context, ids []Identity) (string, []claimedBy, error) {
-	owner := ""
+// ownerOf returns the customer owning the first claimed verified identity (zero when none is
+// claimed), and the other customers that own the rest (conflicts an agent should look at).
+func (x *Inbox) ownerOf(ctx context.Context, ids []Identity) (Customer, []claimedBy, error) {
+	var owner Customer
 	var others []claimedBy
 	for _, id := range ids {
 		if !id.Verified {
@@ -273,16 +273,20 @@ func (x *Inbox) ownerOf(ctx context.Context, ids []Identity) (string, []claimedB
 			continue
 		}
 		if err != nil {
-			return "", nil, fmt.Errorf("look up identity %s: %w", id.Key(), err)
+			return Customer{}, nil, fmt.Errorf("look up identity %s: %w", id.Key(), err)
 		}
-		if cid, err = x.canonicalID(ctx, cid); err != nil {
-			return "", nil, err
+		if owner.ID != "" && cid == owner.ID {
+			continue
+		}
+		c, err := x.Customer(ctx, cid)
+		if err != nil {
+			return Customer{}, nil, err
 		}
 		switch {
-		case owner == "":
-			owner = cid
-		case cid != owner:
-			others = append(others, claimedBy{cid, id})
+		case owner.ID == "":
+			owner = c
+		case c.ID != owner.ID:
+			others = append(others, claimedBy{c.ID, id})
 		}
 	}
 	return owner, others, nil
@@ -313,11 +317,8 @@ func (x *Inbox) createCustomer(ctx context.Context, name string, ids []Identity,
 	return c.ID, nil
 }
 
-func (x *Inbox) linkIdentities(ctx context.Context, owner, name string, ids []Identity, now time.Time) error {
-	c, err := x.store.CustomerByID(ctx, owner)
-	if err != nil {
-		return fmt.Errorf("load customer %s: %w", owner, err)
-	}
+func (x *Inbox) linkIdentities(ctx context.Context, c Customer, name string, ids []Identity, now time.Time) error {
+	owner := c.ID
 	changed := false
 	for _, id := range ids {
 		if have := slices.IndexFunc(c.Identities, func(o Identity) bool { return o.Key() == id.Key() }); have >= 0 &&
