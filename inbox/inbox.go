@@ -366,8 +366,11 @@ func (x *Inbox) suggest(ctx context.Context, customerID, otherID string, reason 
 	if err != nil || otherID == customerID {
 		return
 	}
-	if err := x.store.AddSuggestion(ctx, MergeSuggestion{CustomerID: customerID, OtherID: otherID, Reason: reason, At: now}); err != nil {
-		x.log.Warn("could not store merge suggestion", "customer", customerID, "other", otherID, "err", err)
+	// Stored both ways, so the suggestion shows on whichever of the two an agent opens.
+	for _, pair := range [][2]string{{customerID, otherID}, {otherID, customerID}} {
+		if err := x.store.AddSuggestion(ctx, MergeSuggestion{CustomerID: pair[0], OtherID: pair[1], Reason: reason, At: now}); err != nil {
+			x.log.Warn("could not store merge suggestion", "customer", pair[0], "other", pair[1], "err", err)
+		}
 	}
 }
 

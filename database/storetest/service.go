@@ -260,6 +260,11 @@ func runResolution(t *testing.T, open func(t *testing.T) inbox.Store) {
 				if len(sugg) != 1 || sugg[0].OtherID != a.CustomerID || sugg[0].Reason.Key() != "email:rina@example.id" {
 					t.Errorf("suggestions of %s = %+v, want one about %s by email:rina@example.id", b.CustomerID, sugg, a.CustomerID)
 				}
+				back, err := v.s.ListSuggestions(t.Context(), a.CustomerID)
+				must(t, err, "suggestions of the other")
+				if len(back) != 1 || back[0].OtherID != b.CustomerID {
+					t.Errorf("suggestions of %s = %+v, want the same one seen from its side", a.CustomerID, back)
+				}
 				cust, err := v.x.Customer(t.Context(), b.CustomerID)
 				must(t, err, "customer")
 				if id, ok := cust.Identity(inbox.KindEmail); !ok || id.Verified {
