@@ -180,9 +180,17 @@ func (h *Hub) handle(e bus.Event) {
 		h.gen++
 		h.countsMu.Unlock()
 	}
-	ev, err := h.load(ctx, e)
-	if err != nil {
-		h.c.Log.Warn("console hub could not read what an event names", "topic", e.Topic, "conversation", e.ConversationID, "err", err)
+	// With nobody connected there is nothing to render: the event is only remembered, and a
+	// socket that connects later replays it from the ring (loading it then).
+	h.mu.Lock()
+	idle := len(h.sockets) == 0
+	h.mu.Unlock()
+	var ev *event
+	if !idle {
+		var err error
+		if ev, err = h.load(ctx, e); err != nil {
+			h.c.Log.Warn("console hub could not read what an event names", "topic", e.Topic, "conversation", e.ConversationID, "err", err)
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -29,7 +29,7 @@ const (
 
 // env is one real Serambi, started in-process on a free port over a real store.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	in       *instance.Instance
 	base     string
 	key      string
@@ -87,7 +87,7 @@ func startEnv(t *testing.T, backend string) *env {
 }
 
 // startEnvWith starts the server with extra settings (a connector's SERAMBI_<CHANNEL>_* variables).
-func startEnvWith(t *testing.T, backend string, extra map[string]string) *env {
+func startEnvWith(t testing.TB, backend string, extra map[string]string) *env {
 	t.Helper()
 	rcv := &receiver{}
 	hook := httptest.NewServer(rcv)
@@ -140,7 +140,7 @@ func startEnvWith(t *testing.T, backend string, extra map[string]string) *env {
 }
 
 // testWriter sends the server's log lines to the test's log, shown when the test fails.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -153,7 +153,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
