@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -30,11 +31,24 @@ const keyLen = len(KeyPrefix) + 43
 type APIKeys struct {
 	store Store
 	now   func() time.Time
+	// valid remembers keys found valid for keyCacheTTL, so that a busy integration does not cost
+	// a store read per request. A revocation on this instance clears it at once; on another
+	// instance it takes effect within keyCacheTTL.
+	mu    sync.Mutex
+	valid map[string]cachedKey
 }
+
+type cachedKey struct {
+	key     APIKey
+	expires time.Time
+}
+
+// keyCacheTTL bounds how long a revoked key may still work on an instance that did not revoke it.
+const keyCacheTTL = 10 * time.Second
 
 // NewAPIKeys returns the API key service on store; now is the clock.
 func NewAPIKeys(store Store, now func() time.Time) *APIKeys {
-	return &APIKeys{store: store, now: now}
+	return &APIKeys{store: store, now: now, valid: map[string]cachedKey{}}
 }
 
 // Create issues a key named name. The secret is returned once and never stored: only its SHA-256.
@@ -60,6 +74,13 @@ func (k *APIKeys) Verify(ctx context.Context, secret string) (APIKey, error) {
 		return APIKey{}, ErrInvalidKey
 	}
 	h := hashKey(secret)
+	now := k.now()
+	k.mu.Lock()
+	c, ok := k.valid[h]
+	k.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.key, nil
+	}
 	key, err := k.store.APIKeyByHash(ctx, h)
 	if errors.Is(err, inbox.ErrNotFound) {
 		return APIKey{}, ErrInvalidKey
@@ -72,6 +93,12 @@ func (k *APIKeys) Verify(ctx context.Context, secret string) (APIKey, error) {
 	if subtle.ConstantTimeCompare([]byte(key.Hash), []byte(h)) != 1 || key.Revoked {
 		return APIKey{}, ErrInvalidKey
 	}
+	k.mu.Lock()
+	if len(k.valid) > 10_000 { // bounded: only valid keys get here, but be safe
+		clear(k.valid)
+	}
+	k.valid[h] = cachedKey{key: key, expires: now.Add(keyCacheTTL)}
+	k.mu.Unlock()
 	return key, nil
 }
 
@@ -83,6 +110,13 @@ func (k *APIKeys) Revoke(ctx context.Context, id string) error {
 	if err := k.store.RevokeAPIKey(ctx, id); err != nil {
 		return fmt.Errorf("revoke API key %s: %w", id, err)
 	}
+	k.mu.Lock()
+	for h, c := range k.valid {
+		if c.key.ID == id {
+			delete(k.valid, h)
+		}
+	}
+	k.mu.Unlock()
 	return nil
 }
 

@@ -113,3 +113,27 @@ func flip(c byte) string {
 	}
 	return "A"
 }
+
+// A key revoked on another instance stops working there within the cache's lifetime, and a
+// revocation on the same instance at once (the main test above).
+func TestRevocationElsewhereEndsWithinTheCacheLifetime(t *testing.T) {
+	st := stores(t)["sqlite"](t)
+	now := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	here, elsewhere := agents.NewAPIKeys(st, clock), agents.NewAPIKeys(st, clock)
+	ctx := context.Background()
+	key, secret, err := here.Create(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := here.Verify(ctx, secret); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if err := elsewhere.Revoke(ctx, key.ID); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(11 * time.Second)
+	if _, err := here.Verify(ctx, secret); !errors.Is(err, agents.ErrInvalidKey) {
+		t.Fatalf("Verify 11 s after a revocation on another instance = %v, want ErrInvalidKey", err)
+	}
+}
