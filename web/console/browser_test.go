@@ -32,6 +32,9 @@ type browser struct {
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	if _, err := os.Stat(chromium); err != nil {
+		if os.Getenv("SERAMBI_REQUIRE_PEERS") == "1" {
+			t.Fatal("chromium is not installed, and SERAMBI_REQUIRE_PEERS=1 (scripts/test-deps installs it): ", err)
+		}
 		t.Skip("chromium is not installed (scripts/test-deps installs it): ", err)
 	}
 	alloc, cancel := chromedp.NewExecAllocator(context.Background(),

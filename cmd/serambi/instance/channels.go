@@ -10,6 +10,7 @@ import (
 
 	"github.com/serambi/serambi/bus"
 	"github.com/serambi/serambi/connectors"
+	"github.com/serambi/serambi/connectors/email"
 	"github.com/serambi/serambi/connectors/telegram"
 	"github.com/serambi/serambi/connectors/voice"
 	"github.com/serambi/serambi/connectors/whatsapp"
@@ -31,6 +32,7 @@ type channels struct {
 type channelStore interface {
 	connectors.StateStore
 	telegram.IdentityFlagger
+	email.Store
 }
 
 // openChannels configures every connector whose settings are present. A connector with settings
@@ -40,6 +42,21 @@ func openChannels(getenv func(string) string, instanceID string, x *inbox.Inbox,
 	ch := channels{senders: map[inbox.Channel]inbox.Sender{}}
 	if getenv == nil {
 		return ch, nil
+	}
+	mailboxes, err := email.LoadFromEnv(getenv)
+	if err != nil {
+		return ch, fmt.Errorf("email: %w", err)
+	}
+	if len(mailboxes) > 0 {
+		var conns []*email.Connector
+		for _, mb := range mailboxes {
+			c := email.New(mb, email.Deps{Inbox: x, Store: st, State: st, Blobs: blobs,
+				Log: log.With("channel", "email"), Owner: instanceID})
+			conns = append(conns, c)
+			ch.loops = append(ch.loops, c.Run)
+		}
+		// A reply leaves through the mailbox the customer wrote to.
+		ch.senders[inbox.ChannelEmail] = email.NewRouter(conns...)
 	}
 	tc, err := telegram.LoadFromEnv(getenv)
 	if err != nil {

@@ -3,6 +3,7 @@ package instance_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -86,4 +87,45 @@ func TestChannelsAreWiredIntoOneTimeline(t *testing.T) {
 	if got := fmt.Sprint(len(conversations(t, e))); got != "2" {
 		t.Fatalf("%s conversations, want 2 (Siti's, and Budi's from Telegram)", got)
 	}
+}
+
+// With a mailbox configured, replies on email go to its SMTP server: here nothing listens, so the
+// reply fails with the connection error as its reason (not "no sender is configured"), and the
+// server still starts and serves while the IMAP side keeps retrying in the background.
+func TestEmailMailboxIsWired(t *testing.T) {
+	closed := freeAddr(t)
+	host, port, _ := strings.Cut(closed, ":")
+	e := startEnvWith(t, "sqlite", map[string]string{
+		"SERAMBI_OUTBOX_MAX_ATTEMPTS": "1",
+		"SERAMBI_EMAIL_ADDRESS":       "support@toko.test", "SERAMBI_EMAIL_NAME": "Toko Support",
+		"SERAMBI_EMAIL_IMAP_HOST": host, "SERAMBI_EMAIL_IMAP_PORT": port, "SERAMBI_EMAIL_IMAP_TLS": "none",
+		"SERAMBI_EMAIL_IMAP_USERNAME": "support@toko.test", "SERAMBI_EMAIL_IMAP_PASSWORD": "secret",
+		"SERAMBI_EMAIL_SMTP_HOST": host, "SERAMBI_EMAIL_SMTP_PORT": port, "SERAMBI_EMAIL_SMTP_TLS": "none",
+	})
+	e.ingest("budi", "shop-2", `{"email":"budi@example.id","name":"Budi"}`, "Invoice?")
+	reply := e.must(201, "POST", "/api/v1/conversations/{budi.conversation}/messages", `{"text":"Terlampir.","channel":"email"}`)
+	id := reply["id"].(string)
+	eventually(t, "the email reply fails with the SMTP connection error", func() bool {
+		for _, m := range timeline(t, e, e.vars["budi.conversation"]) {
+			if m["id"] == id && m["delivery"] == "failed" {
+				reason, _ := m["deliveryError"].(string)
+				if strings.Contains(reason, "no sender") {
+					t.Fatalf("email replies have no sender: %s", reason)
+				}
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
