@@ -23,7 +23,9 @@ type ReplyRequest struct {
 	HTML        string // already sanitised by the caller
 	Subject     string
 	Attachments []Attachment
-	Meta        map[string]string
+	// ThreadKey names the thread the reply answers (an email thread); empty means the newest.
+	ThreadKey string
+	Meta      map[string]string
 }
 
 // NoteRequest is an internal note between agents.
@@ -107,7 +109,7 @@ func (x *Inbox) Reply(ctx context.Context, r ReplyRequest) (Message, error) {
 	now := x.now()
 	m := Message{
 		ID: NewID(), ConversationID: conv.ID, CustomerID: cust.ID, Direction: DirectionOut, Channel: ch,
-		Subject: cleanText(r.Subject), Text: text, HTML: r.HTML, Attachments: r.Attachments,
+		Subject: cleanText(r.Subject), Text: text, HTML: r.HTML, Attachments: r.Attachments, ThreadKey: r.ThreadKey,
 		AuthorID: r.AgentID, AuthorName: r.AgentName, Delivery: DeliveryQueued, Meta: r.Meta, CreatedAt: now,
 	}
 	job := OutboxJob{ID: m.ID, MessageID: m.ID, Channel: ch, NextAttemptAt: now, CreatedAt: now}
@@ -400,5 +402,15 @@ func (x *Inbox) RecordDelivery(ctx context.Context, ch Channel, externalID strin
 	if changed {
 		x.events.Publish(ctx, bus.Event{Topic: bus.MessageUpdated, ConversationID: m.ConversationID, CustomerID: m.CustomerID, MessageID: m.ID, At: x.now()})
 	}
+	return nil
+}
+
+// SetUnreachable records that a channel can (no longer) deliver to one of a customer's
+// identities (an address that bounces, a user who blocked the bot), and tells the console.
+func (x *Inbox) SetUnreachable(ctx context.Context, customerID string, kind IdentityKind, value string, unreachable bool) error {
+	if err := x.store.SetIdentityUnreachable(ctx, customerID, kind, value, unreachable); err != nil {
+		return fmt.Errorf("mark %s:%s of customer %s: %w", kind, value, customerID, err)
+	}
+	x.events.Publish(ctx, bus.Event{Topic: bus.CustomerChanged, CustomerID: customerID, At: x.now()})
 	return nil
 }

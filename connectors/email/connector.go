@@ -38,8 +38,11 @@ import (
 // Inbox is what the connector needs from the inbox service; *inbox.Inbox implements it.
 type Inbox interface {
 	connectors.Ingester
-	AddEvent(ctx context.Context, conversationID string, e inbox.Event) (inbox.Message, error)
+	// AddChannelEvent records a bounce or an auto-reply once, keyed by the automatic mail's id.
+	AddChannelEvent(ctx context.Context, conversationID string, ch inbox.Channel, externalID string, e inbox.Event) (inbox.Message, bool, error)
 	RecordDelivery(ctx context.Context, ch inbox.Channel, externalID string, u inbox.DeliveryUpdate) error
+	// SetUnreachable marks an address that bounces (and clears it when the customer writes).
+	SetUnreachable(ctx context.Context, customerID string, kind inbox.IdentityKind, value string, unreachable bool) error
 }
 
 // Store is the part of inbox.Store the connector reads for threading and replies.
@@ -51,7 +54,6 @@ type Store interface {
 	CustomerIDByIdentity(ctx context.Context, kind inbox.IdentityKind, value string) (string, error)
 	CustomerByID(ctx context.Context, id string) (inbox.Customer, error)
 	ConversationByCustomer(ctx context.Context, customerID string) (inbox.Conversation, error)
-	SetIdentityUnreachable(ctx context.Context, customerID string, kind inbox.IdentityKind, value string, unreachable bool) error
 }
 
 // Deps are the connector's collaborators.
@@ -428,7 +430,7 @@ func (c *Connector) clearUnreachable(ctx context.Context, customerID, addr strin
 	}
 	for _, id := range cust.Identities {
 		if id.Kind == inbox.KindEmail && id.Value == addr && id.Unreachable {
-			if err := c.deps.Store.SetIdentityUnreachable(ctx, customerID, inbox.KindEmail, addr, false); err != nil {
+			if err := c.deps.Inbox.SetUnreachable(ctx, customerID, inbox.KindEmail, addr, false); err != nil {
 				return fmt.Errorf("clear unreachable %s: %w", addr, err)
 			}
 		}

@@ -22,7 +22,7 @@ func (c *Connector) recordAuto(ctx context.Context, raw []byte, p *Parsed) error
 	}
 	var done struct{}
 	if ok, err := getJSON(ctx, c.deps.State, autoKey(id), &done); err != nil || ok {
-		return err // recorded before (a re-sync): AddEvent is not idempotent itself
+		return err // recorded before (a re-sync): the rest of the work is done too
 	}
 	var about []string
 	switch {
@@ -95,7 +95,7 @@ func (c *Connector) recordAuto(ctx context.Context, raw []byte, p *Parsed) error
 			}
 		}
 	case AutoBounce:
-		if err := c.recordBounce(ctx, p, orig, conversationID); err != nil {
+		if err := c.recordBounce(ctx, p, orig, conversationID, "auto:"+id); err != nil {
 			return err
 		}
 	case AutoReply:
@@ -109,7 +109,7 @@ func (c *Connector) recordAuto(ctx context.Context, raw []byte, p *Parsed) error
 		if orig != nil {
 			data["messageId"] = orig.ID
 		}
-		if _, err := c.deps.Inbox.AddEvent(ctx, conversationID, inbox.Event{Kind: EventAutoReply, Data: data}); err != nil {
+		if _, _, err := c.deps.Inbox.AddChannelEvent(ctx, conversationID, inbox.ChannelEmail, "auto:"+id, inbox.Event{Kind: EventAutoReply, Data: data}); err != nil {
 			return fmt.Errorf("record auto-reply: %w", err)
 		}
 	}
@@ -117,7 +117,7 @@ func (c *Connector) recordAuto(ctx context.Context, raw []byte, p *Parsed) error
 	return putJSON(ctx, c.deps.State, autoKey(id), struct{}{})
 }
 
-func (c *Connector) recordBounce(ctx context.Context, p *Parsed, orig *inbox.Message, conversationID string) error {
+func (c *Connector) recordBounce(ctx context.Context, p *Parsed, orig *inbox.Message, conversationID, eventKey string) error {
 	b := p.Bounce
 	if b == nil {
 		b = &Bounce{}
@@ -144,7 +144,7 @@ func (c *Connector) recordBounce(ctx context.Context, p *Parsed, orig *inbox.Mes
 	if orig != nil {
 		data["messageId"] = orig.ID
 	}
-	if _, err := c.deps.Inbox.AddEvent(ctx, conversationID, inbox.Event{Kind: EventBounce, Data: data}); err != nil {
+	if _, _, err := c.deps.Inbox.AddChannelEvent(ctx, conversationID, inbox.ChannelEmail, eventKey, inbox.Event{Kind: EventBounce, Data: data}); err != nil {
 		return fmt.Errorf("record bounce: %w", err)
 	}
 	if !b.Permanent || orig == nil || orig.Direction != inbox.DirectionOut {
@@ -166,7 +166,7 @@ func (c *Connector) recordBounce(ctx context.Context, p *Parsed, orig *inbox.Mes
 	for _, r := range b.Recipients {
 		for _, id := range cust.Identities {
 			if id.Kind == inbox.KindEmail && id.Value == r && !id.Unreachable {
-				if err := c.deps.Store.SetIdentityUnreachable(ctx, cust.ID, inbox.KindEmail, r, true); err != nil {
+				if err := c.deps.Inbox.SetUnreachable(ctx, cust.ID, inbox.KindEmail, r, true); err != nil {
 					return fmt.Errorf("mark %s unreachable: %w", r, err)
 				}
 			}
