@@ -82,7 +82,8 @@ func TestEveryMessageUsedExists(t *testing.T) {
 	for p, vals := range map[string][]string{
 		"Status_": {"open", "pending", "snoozed", "resolved"}, "Priority_": {"low", "medium", "high", "urgent"},
 		"Delivery_": {"queued", "sent", "delivered", "read", "failed"}, "Presence_": {"online", "away", "offline"},
-		"Role_": {"admin", "agent"},
+		"Role_":         {"admin", "agent"},
+		"ChannelState_": {"connected", "idle", "polling", "standby", "webhook", "configured", "connecting", "error", "not_configured"},
 	} {
 		for _, v := range vals {
 			if !slices.Contains(en, p+v) {
@@ -96,7 +97,8 @@ func TestMessagesRenderInBothLanguages(t *testing.T) {
 	c := catalog(t)
 	data := map[string]any{"Name": "Dewi", "Actor": "Dewi", "To": "Budi", "Loser": "Siti", "Date": "12 Nov", "Time": "09:00",
 		"Minutes": 3, "Detail": "x", "Max": 200, "Count": 2, "Reason": "r", "Author": "Dewi", "Customer": "Siti", "Kind": "Email",
-		"Value": "a@b.id", "Other": "Budi", "This": "Siti", "Channel": "Email", "Action": "a", "List": "l"}
+		"Value": "a@b.id", "Other": "Budi", "This": "Siti", "Channel": "Email", "Action": "a", "List": "l",
+		"Number": "+6281234567890", "Agent": "Dewi (201)", "Duration": "4:32", "Queue": "sales", "Caller": "Siti"}
 	for _, lang := range []string{"en", "id"} {
 		l := c.Localizer(lang)
 		for _, id := range c.MessageIDs(lang) {

@@ -127,3 +127,33 @@ func TestMessageItemRendering(t *testing.T) {
 		t.Errorf("event rendering:\n%s", b.String())
 	}
 }
+
+// Call entries speak the agent's language where the kind is known and keep the connector's
+// words otherwise.
+func TestCallText(t *testing.T) {
+	call := func(kind inbox.EventKind, text string, data map[string]string) inbox.Message {
+		return inbox.Message{Direction: inbox.DirectionEvent, Channel: inbox.ChannelVoice, Text: text, Event: &inbox.Event{Kind: kind, Data: data}}
+	}
+	tests := []struct {
+		name, lang string
+		m          inbox.Message
+		want       string
+	}{
+		{"answered by an agent at an extension", "en", call("call_answered", "Answered by Emma (201)", map[string]string{"agent": "Emma", "extension": "201"}), "Answered by Emma (201)"},
+		{"answered, in Indonesian", "id", call("call_answered", "x", map[string]string{"agent": "Emma"}), "Diangkat oleh Emma"},
+		{"an outgoing call picked up", "en", call("call_answered", "x", map[string]string{"direction": "out"}), "Answered by the customer"},
+		{"missed", "id", call("call_missed", "x", map[string]string{"customerNumber": "+6281234567890"}), "Panggilan tak terjawab dari +6281234567890"},
+		{"withheld number missed", "en", call("call_missed", "x", nil), "Missed call"},
+		{"ended after talk time", "en", call("call_ended", "x", map[string]string{"answeredAt": "2026-11-24T02:00:00Z", "durationText": "4:32"}), "Call ended after 4:32"},
+		{"a transferred call keeps the connector's words", "en", call("call_ended", "Answered by Emma · transferred to 202 · ended after 1:00",
+			map[string]string{"answeredAt": "x", "durationText": "1:00", "transfers": "202"}), "Answered by Emma · transferred to 202 · ended after 1:00"},
+		{"an unknown kind keeps the connector's words", "id", call("call_recording", "Recording · 0:42", nil), "Recording · 0:42"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := callText(viewer(t, tt.lang), tt.m); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -114,6 +114,8 @@ type Page struct {
 	Assets Assets
 	// Canned says whether canned responses are available (a store for them is configured).
 	Canned bool
+	// Calls are the calls ringing for this agent when the page was rendered.
+	Calls []CallPopup
 }
 
 // IsAdmin reports whether the signed-in agent is an admin.
@@ -225,6 +227,9 @@ type ReplyChannel struct {
 	Reason string
 	// Warning is a message id when a reply may not arrive (WhatsApp's 24-hour window).
 	Warning string
+	// TemplatesOnly: only approved templates may leave on this channel now (WhatsApp outside
+	// its 24-hour window); the composer offers them instead of free text.
+	TemplatesOnly bool
 }
 
 // Suggestion is a "possibly the same customer" hint.
@@ -251,6 +256,8 @@ type ConversationData struct {
 	Suggestions []Suggestion
 	Audit       []inbox.AuditEntry
 	Collab      []Collaborator
+	// Templates are the approved WhatsApp templates, offered when a channel is TemplatesOnly.
+	Templates []MessageTemplate
 	// Commerce is the commerce panel, filled by the commerce issue; nil leaves the slot empty.
 	Commerce templ.Component
 	Seq      uint64

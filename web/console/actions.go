@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/serambi/serambi/agents"
+	"github.com/serambi/serambi/connectors/whatsapp"
 	"github.com/serambi/serambi/inbox"
 	"github.com/serambi/serambi/templates"
 )
@@ -48,8 +49,14 @@ func (c *Console) send(ctx echo.Context) error {
 		sent, err = c.Inbox.Note(r.Context(), inbox.NoteRequest{ConversationID: id, AgentID: p.Me.ID, AgentName: p.Me.Name,
 			Text: text, Attachments: atts, Mentions: agents.FindMentions(text, p.Dir.Agents)})
 	} else {
-		sent, err = c.Inbox.Reply(r.Context(), inbox.ReplyRequest{ConversationID: id, AgentID: p.Me.ID, AgentName: p.Me.Name,
-			Channel: inbox.Channel(r.FormValue("channel")), Text: text, Subject: r.FormValue("subject"), Attachments: atts})
+		req := inbox.ReplyRequest{ConversationID: id, AgentID: p.Me.ID, AgentName: p.Me.Name,
+			Channel: inbox.Channel(r.FormValue("channel")), Text: text, Subject: r.FormValue("subject"), Attachments: atts}
+		if key := r.FormValue("template"); key != "" && req.Channel == inbox.ChannelWhatsApp {
+			if err := c.templateReply(ctx, &req, key, r.Form["tparam:"+key]); err != nil {
+				return err
+			}
+		}
+		sent, err = c.Inbox.Reply(r.Context(), req)
 	}
 	if err != nil {
 		return c.fail(ctx, err)
@@ -343,4 +350,53 @@ func (c *Console) cannedPicker(ctx echo.Context) error {
 		}
 	}
 	return render(ctx, http.StatusOK, templates.CannedList(p.Viewer, items, true))
+}
+
+// templateReply makes req the approved WhatsApp template named by key ("name|language") with
+// its parameters: the meta the WhatsApp connector sends it by, and the rendered text the
+// timeline shows. A template is only sent when the window is closed, which is when the composer
+// offers them; inside the window the agent's text goes as typed.
+func (c *Console) templateReply(ctx echo.Context, req *inbox.ReplyRequest, key string, params []string) error {
+	conv, err := c.Inbox.Conversation(ctx.Request().Context(), req.ConversationID)
+	if err != nil {
+		return c.fail(ctx, err)
+	}
+	if whatsapp.WindowOpen(conv, c.Now()) {
+		return nil
+	}
+	l := c.localizer(ctx)
+	var tpl *templates.MessageTemplate
+	for _, t := range c.templatesOf() {
+		if t.Key() == key {
+			tpl = &t
+			break
+		}
+	}
+	if tpl == nil {
+		return c.failStatus(ctx, http.StatusUnprocessableEntity, l.T("ErrTemplateUnknown"))
+	}
+	if len(params) != tpl.Params {
+		return c.failStatus(ctx, http.StatusUnprocessableEntity, l.T("ErrTemplateParams"))
+	}
+	for i, v := range params {
+		params[i] = strings.TrimSpace(v)
+		if params[i] == "" || strings.ContainsAny(params[i], "\n\t") {
+			return c.failStatus(ctx, http.StatusUnprocessableEntity, l.T("ErrTemplateParams"))
+		}
+	}
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return c.fail(ctx, err)
+	}
+	if req.Meta == nil {
+		req.Meta = map[string]string{}
+	}
+	req.Meta[whatsapp.MetaTemplate], req.Meta[whatsapp.MetaTemplateLanguage] = tpl.Name, tpl.Language
+	if tpl.Params > 0 {
+		req.Meta[whatsapp.MetaTemplateParams] = string(raw)
+	}
+	req.Text = whatsapp.Template{Name: tpl.Name, Language: tpl.Language, Params: tpl.Params, Text: tpl.Text}.Render(params)
+	req.Attachments = nil // a template carries no files; the composer hides them
+	req.Subject = ""
+	return nil
 }

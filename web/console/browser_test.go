@@ -369,3 +369,35 @@ func TestBrowserScreenshots(t *testing.T) {
 	signIn(t, indo, e, "sari@toko.id", "/conversations/"+d.sitiConv+"?view=all")
 	shot(indo, "console-id.png")
 }
+
+// Issue 7: a ringing call pops up in the console of a signed-in agent with the caller's context,
+// one click opens the conversation, and the pop goes away when the call is answered.
+func TestBrowserScreenPop(t *testing.T) {
+	b := newBrowser(t)
+	e, p := newCallEnv(t)
+	siti := knownCaller(t, e)
+	other := e.ingest(inbox.ChannelWhatsApp, "wamid.sp1", whatsapp("+6289900002222"), "Ayu", "Halo")
+	tab := b.tab()
+	signIn(t, tab, e, "budi@toko.id", "/conversations/"+other.Conversation.ID+"?view=all")
+	do(t, tab, chromedp.Evaluate[chromedp.Void](`window.__noReload = 1`))
+
+	p.event(map[string]any{"event": "newCall", "callId": "b1", "from": sitiPhone, "to": "+62215550100", "direction": "in", "queue": "sales"})
+	pop := `document.querySelector("#calls .call-pop")`
+	until(t, tab, "the screen-pop", pop+` && `+pop+`.innerText.includes("Siti Rahma")`)
+	if txt := eval[string](t, tab, pop+`.innerText`); !strings.Contains(txt, "Pesanan #1042 saya belum sampai") || !strings.Contains(txt, "queue sales") {
+		t.Errorf("the pop shows %q", txt)
+	}
+	do(t, tab, chromedp.Click(chromedp.CSS("#calls .call-pop .call-open")))
+	until(t, tab, "the caller's conversation", `document.querySelector("#conv") && document.querySelector("#conv").dataset.conv === "`+siti.Conversation.ID+`"`)
+	until(t, tab, "the call in the timeline", `document.getElementById("timeline-`+siti.Conversation.ID+`").innerText.includes("Incoming call")`)
+	if eval[string](t, tab, `String(window.__noReload)`) != "1" {
+		t.Fatal("opening the conversation reloaded the page")
+	}
+
+	p.event(map[string]any{"event": "answer", "callId": "b1", "from": sitiPhone, "to": "+62215550100", "direction": "in", "user": "Dewi Lestari", "answeringNumber": "202"})
+	until(t, tab, "the pop gone once answered elsewhere", `!document.querySelector("#calls .call-pop")`)
+	until(t, tab, "the answer in the timeline", `document.getElementById("timeline-`+siti.Conversation.ID+`").innerText.includes("Answered by Dewi Lestari (202)")`)
+	if n := eval[int](t, tab, `window.serambi.csp()`); n != 0 {
+		t.Errorf("%d content security policy violations", n)
+	}
+}

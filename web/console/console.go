@@ -40,8 +40,21 @@ type Deps struct {
 	Catalog *i18n.Catalog
 	// Canned stores canned responses; nil turns the feature off and the pages say so.
 	Canned agents.CannedStore
-	// Commerce fills the customer sidebar's commerce slot; nil leaves it empty.
+	// Commerce fills the customer sidebar's commerce slot; nil leaves it empty. When it also
+	// implements CallSummary, screen-pops show its summary too.
 	Commerce CommercePanel
+	// Calls looks phone calls up for the screen-pop; nil turns the screen-pop off.
+	// *voice.Connector implements it.
+	Calls Calls
+	// Recordings streams call recordings to agents' audio players; nil leaves recordings
+	// unplayable (the timeline still says there is one). *voice.Connector implements it.
+	Recordings Recordings
+	// WhatsApp lists the approved templates the composer offers outside WhatsApp's 24-hour
+	// window; nil offers none. *whatsapp.Connector implements it.
+	WhatsApp WhatsAppTemplates
+	// Channels reports each configured connector's state for the admin's Channels page; nil
+	// lists every channel as not configured.
+	Channels func(ctx context.Context) []ChannelStatus
 	Now      func() time.Time
 	Log      *slog.Logger
 	Options  Options
@@ -169,6 +182,7 @@ func (c *Console) Register(e *echo.Echo) {
 	in.POST("/customers/:id/merge", c.merge)
 	in.GET("/files/:msg/:sha", c.attachment)
 	in.GET("/canned", c.cannedPicker)
+	in.GET("/calls/:id/recording", c.recording)
 	in.GET("/settings", c.settingsPage)
 	in.POST("/settings", c.saveSettings)
 	in.POST("/settings/sessions/:sid/revoke", c.revokeSession)
@@ -184,6 +198,7 @@ func (c *Console) Register(e *echo.Echo) {
 	admin.GET("/canned", c.cannedPage)
 	admin.POST("/canned", c.createCanned)
 	admin.POST("/canned/:id/delete", c.deleteCanned)
+	admin.GET("/channels", c.channelsPage)
 }
 
 // secureHeaders sets the headers every console answer carries. The CSP allows no inline script

@@ -54,6 +54,13 @@ type envOption func(*console.Options, *agents.Config)
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
+	return newEnvWith(t, nil, opts...)
+}
+
+// newEnvWith is newEnv with more of the console's dependencies: deps fills them in from the
+// env's store, bus and inbox (a call center, WhatsApp templates) before the console is built.
+func newEnvWith(t testing.TB, deps func(e *env, d *console.Deps), opts ...envOption) *env {
+	t.Helper()
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
@@ -82,7 +89,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := console.New(console.Deps{Inbox: x, Agents: as, Events: b, Blobs: blobs, Catalog: cat, Log: log, Options: copt})
+	en := &env{t: t, store: st, blobs: blobs, inbox: x, agents: as, bus: b}
+	d := console.Deps{Inbox: x, Agents: as, Events: b, Blobs: blobs, Catalog: cat, Log: log, Options: copt}
+	if deps != nil {
+		deps(en, &d)
+	}
+	c, err := console.New(d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +104,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = c.Run(runCtx) }()
-	en := &env{t: t, store: st, blobs: blobs, inbox: x, agents: as, console: c, bus: b, handler: e}
+	en.console, en.handler = c, e
 	// The gate lets a test keep browsers from reconnecting, to make events happen while they
 	// are offline.
 	en.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/serambi/serambi/bus"
+	"github.com/serambi/serambi/connectors/voice"
 	"github.com/serambi/serambi/inbox"
 	"github.com/serambi/serambi/templates"
 )
@@ -31,9 +33,10 @@ import (
 // The sequence is per process: behind several instances, console sockets need sticky sessions
 // (or the browser reloads when it lands on another instance).
 type Hub struct {
-	c        *Console
-	id       string
-	upgrader websocket.Upgrader
+	unsubscribe func()
+	c           *Console
+	id          string
+	upgrader    websocket.Upgrader
 
 	mu       sync.Mutex
 	seq      uint64
@@ -52,12 +55,16 @@ type Hub struct {
 }
 
 func newHub(c *Console) *Hub {
-	return &Hub{c: c, id: inbox.NewID(), ring: make([]bus.Event, c.opt.RingSize),
+	h := &Hub{c: c, id: inbox.NewID(), ring: make([]bus.Event, c.opt.RingSize),
 		sockets: map[*socket]struct{}{}, presence: map[string]map[*socket]bool{}, typing: map[string]map[string]time.Time{},
 		mine: map[string]countAt{},
 		upgrader: websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 8192,
 			// Same-origin only: a page on another site must not open a socket with our cookie.
 			CheckOrigin: sameOrigin}}
+	// Subscribed from the start, not when Run begins: an event published between the server
+	// starting to serve and Run would otherwise be missing from every console's sequence.
+	h.unsubscribe = c.Events.Subscribe(h.handle)
+	return h
 }
 
 // ID names this hub's sequence; a browser that last saw another hub's numbers must reload.
@@ -78,8 +85,7 @@ func (h *Hub) Sockets() int {
 }
 
 func (h *Hub) run(ctx context.Context) error {
-	cancel := h.c.Events.Subscribe(h.handle)
-	defer cancel()
+	defer h.unsubscribe()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastCounts, lastBeat, lastCheck := time.Now(), time.Now(), time.Now()
@@ -118,6 +124,11 @@ type event struct {
 	sidesLoaded  bool
 	mentions     []string
 	customerName string
+	// A call event: the call as it is now; popup is set while it rings, for the agents in
+	// targets (everyone when targets is nil).
+	call    *voice.CallView
+	popup   *templates.CallPopup
+	targets map[string]bool
 }
 
 func (h *Hub) load(ctx context.Context, e bus.Event) (*event, error) {
@@ -148,6 +159,8 @@ func (h *Hub) load(ctx context.Context, e bus.Event) (*event, error) {
 			return nil, err
 		}
 		ev.conv = &conv
+	case bus.CallRinging, bus.CallChanged:
+		return h.loadCall(ctx, ev)
 	case bus.CustomerChanged, bus.CustomerMerged:
 		conv, err := st.ConversationByCustomer(ctx, e.CustomerID)
 		if errors.Is(err, inbox.ErrNotFound) {
@@ -367,6 +380,22 @@ func (fc *frameCache) frameFor(s *socket, ev *event) *websocket.PreparedMessage 
 			} else {
 				add("unrow", op{Op: "unrow", ID: "row-" + conv.ID})
 			}
+		}
+	case bus.CallRinging, bus.CallChanged:
+		if ev.call == nil {
+			break
+		}
+		id := templates.CallDOMID(ev.call.ID)
+		if ev.popup != nil && (ev.targets == nil || ev.targets[s.agent.ID]) {
+			pop := *ev.popup
+			if html, ok := fc.render(s, "call", func(v templates.Viewer) templ.Component {
+				pop.Commerce = fc.h.c.callCommerce(fc.ctx, ev.call.CustomerID, v) // in the viewer's language and money
+				return templates.CallPop(v, pop)
+			}); ok {
+				add("call|"+s.vkey, op{Op: "pop", ID: id, Conv: pop.ConversationID, HTML: html})
+			}
+		} else {
+			add("unpop", op{Op: "unpop", ID: id})
 		}
 	case bus.CustomerMerged:
 		if s.cust == ev.OtherID && ev.conv != nil {
@@ -700,4 +729,28 @@ func (h *Hub) revalidate(ctx context.Context) {
 			h.dropSession(id)
 		}
 	}
+}
+
+// loadCall reads the call a call event names. A ringing incoming call gets its screen-pop;
+// any other state takes the pop down, so replaying old events after a reconnect shows exactly
+// the calls that ring now.
+func (h *Hub) loadCall(ctx context.Context, ev *event) (*event, error) {
+	if h.c.Calls == nil || ev.OtherID == "" {
+		return ev, nil
+	}
+	call, err := h.c.Calls.Call(ctx, ev.OtherID)
+	if err != nil {
+		return nil, fmt.Errorf("load call %s: %w", ev.OtherID, err)
+	}
+	ev.call = &call
+	if call.State != voice.StateRinging || call.Direction != voice.DirectionIn {
+		return ev, nil
+	}
+	dir, err := h.c.directory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := h.c.callPopup(ctx, call)
+	ev.popup, ev.targets = &p, callTargets(call, dir)
+	return ev, nil
 }

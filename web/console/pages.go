@@ -8,12 +8,12 @@ import (
 	"net/url"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/serambi/serambi/agents"
+	"github.com/serambi/serambi/connectors/whatsapp"
 	"github.com/serambi/serambi/inbox"
 	"github.com/serambi/serambi/templates"
 )
@@ -61,6 +61,7 @@ func (c *Console) consolePage(ctx echo.Context, convID string) error {
 	if list.Counts, err = c.hub.counts(r.Context(), p.Me); err != nil {
 		return c.fail(ctx, err)
 	}
+	p.Calls = c.ringingFor(r.Context(), p.Me, p.Viewer)
 	var work templ.Component
 	if convID != "" {
 		d, err := c.loadConversation(r.Context(), convID, p.Viewer, p.Seq)
@@ -269,6 +270,11 @@ func (c *Console) loadSides(ctx context.Context, conv inbox.Conversation, v temp
 		return templates.ConversationData{}, err
 	}
 	d := templates.ConversationData{Conv: conv, Customer: cust, Channels: c.replyChannels(cust, conv)}
+	for _, rc := range d.Channels {
+		if rc.TemplatesOnly {
+			d.Templates = c.templatesOf()
+		}
+	}
 	for _, id := range cust.Identities {
 		if id.Unreachable {
 			d.Unreachable = append(d.Unreachable, id)
@@ -314,9 +320,11 @@ func (c *Console) replyChannels(cust inbox.Customer, conv inbox.Conversation) []
 		case slices.Contains(conv.Channels, ch):
 			rc.Reason = "ReasonUsedBefore"
 		}
-		// WhatsApp allows free-form replies only within 24 hours of the customer's last message.
-		if ch == inbox.ChannelWhatsApp && (conv.LastInboundAt.IsZero() || c.Now().Sub(conv.LastInboundAt) > 24*time.Hour) {
-			rc.Warning = "WarnWhatsAppWindow"
+		// WhatsApp delivers free-form replies only within 24 hours of the customer's last message;
+		// after that only approved templates. LastInboundAt is the last message on any channel
+		// (see whatsapp.WindowOpen), so this errs towards offering free text.
+		if ch == inbox.ChannelWhatsApp && !whatsapp.WindowOpen(conv, c.Now()) {
+			rc.Warning, rc.TemplatesOnly = "WarnWhatsAppWindow", true
 		}
 		out = append(out, rc)
 	}

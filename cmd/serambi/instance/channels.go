@@ -15,6 +15,7 @@ import (
 	"github.com/serambi/serambi/connectors/voice"
 	"github.com/serambi/serambi/connectors/whatsapp"
 	"github.com/serambi/serambi/inbox"
+	"github.com/serambi/serambi/web/console"
 )
 
 // channels is what the configured connectors add to a running instance: senders for the outbox,
@@ -26,6 +27,11 @@ type channels struct {
 	// own signatures or tokens (the CTI webhook's path is the one PBX scripts already use).
 	apiRoutes []func(g *echo.Group)
 	loops     []func(ctx context.Context) error
+	// For the console: the call screen-pop and recordings, WhatsApp's templates, and each
+	// connector's state on the admin Channels page.
+	voice    *voice.Connector
+	whatsapp *whatsapp.Connector
+	status   []func(context.Context) console.ChannelStatus
 }
 
 // channelStore is what the connectors need from the store.
@@ -54,6 +60,7 @@ func openChannels(getenv func(string) string, instanceID string, x *inbox.Inbox,
 				Log: log.With("channel", "email"), Owner: instanceID})
 			conns = append(conns, c)
 			ch.loops = append(ch.loops, c.Run)
+			ch.status = append(ch.status, func(context.Context) console.ChannelStatus { return console.EmailChannelStatus(c.Status()) })
 		}
 		// A reply leaves through the mailbox the customer wrote to.
 		ch.senders[inbox.ChannelEmail] = email.NewRouter(conns...)
@@ -66,6 +73,7 @@ func openChannels(getenv func(string) string, instanceID string, x *inbox.Inbox,
 		tg := telegram.New(tc, telegram.Deps{Ingester: x, Blobs: blobs, State: st, Identities: st,
 			Log: log.With("channel", "telegram"), Now: time.Now})
 		ch.senders[inbox.ChannelTelegram] = tg
+		ch.status = append(ch.status, func(context.Context) console.ChannelStatus { return console.TelegramChannelStatus(tc) })
 		ch.routes = append(ch.routes, tg.Register)
 		ch.loops = append(ch.loops, tg.Run)
 	}
@@ -76,6 +84,8 @@ func openChannels(getenv func(string) string, instanceID string, x *inbox.Inbox,
 	if wc.Enabled() {
 		wa := whatsapp.New(wc, whatsapp.Deps{Ingester: x, Deliveries: x, Blobs: blobs, Log: log.With("channel", "whatsapp")})
 		ch.senders[inbox.ChannelWhatsApp] = wa
+		ch.whatsapp = wa
+		ch.status = append(ch.status, func(context.Context) console.ChannelStatus { return console.WhatsAppChannelStatus(wc) })
 		ch.routes = append(ch.routes, wa.Register)
 		x.SetReplyPolicy(inbox.ChannelWhatsApp, wa)
 	}
@@ -86,6 +96,8 @@ func openChannels(getenv func(string) string, instanceID string, x *inbox.Inbox,
 	if vc.Enabled() {
 		v := voice.New(vc, voice.Deps{Inbox: x, State: st, Events: events, Log: log.With("channel", "voice"), Instance: instanceID})
 		ch.apiRoutes = append(ch.apiRoutes, v.Register)
+		ch.voice = v
+		ch.status = append(ch.status, func(context.Context) console.ChannelStatus { return console.VoiceChannelStatus(vc) })
 		ch.loops = append(ch.loops, v.Run)
 	}
 	return ch, nil

@@ -168,10 +168,26 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 		ln.Close()
 		return nil, err
 	}
-	con, err := console.New(console.Deps{Inbox: x, Agents: accounts, Events: events, Blobs: storage.Blobs,
+	cd := console.Deps{Inbox: x, Agents: accounts, Events: events, Blobs: storage.Blobs,
 		Catalog: catalog, Canned: storage.Store, Now: time.Now, Log: log,
+		Channels: func(ctx context.Context) []console.ChannelStatus {
+			out := make([]console.ChannelStatus, 0, len(chans.status))
+			for _, f := range chans.status {
+				out = append(out, f(ctx))
+			}
+			return out
+		},
 		Options: console.Options{SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
-			MaxAttachmentBytes: cfg.MaxAttachmentBytes}})
+			MaxAttachmentBytes: cfg.MaxAttachmentBytes}}
+	// Only a connector that exists may fill these: a nil *voice.Connector in an interface field
+	// would switch the feature on with nothing behind it.
+	if chans.voice != nil {
+		cd.Calls, cd.Recordings = chans.voice, chans.voice
+	}
+	if chans.whatsapp != nil {
+		cd.WhatsApp = chans.whatsapp
+	}
+	con, err := console.New(cd)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("console: %w", err)

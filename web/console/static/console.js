@@ -173,6 +173,8 @@
         });
         break;
       case "toast": toastHTML(o.html); break;
+      case "pop": popCall(o.id, o.html); break;
+      case "unpop": removeEl(o.id); break;
       case "refresh": htmx.ajax("GET", o.url, { target: o.target || "#work" }); break;
       case "reload": location.reload(); break;
     }
@@ -195,6 +197,29 @@
     htmx.process(el);
     hideSelf(el);
   }
+
+  // ---------- screen-pop: ringing calls stay until answered or over (the hub says "unpop") ----------
+  function popCall(id, html) {
+    var box = document.getElementById("calls");
+    var el = fragment(html);
+    if (!box || !el) return;
+    var old = document.getElementById(id);
+    if (old) {
+      if (old.dataset.dismissed) return; // the agent closed it; it rings for others
+      old.replaceWith(el);
+    } else {
+      box.appendChild(el);
+    }
+    htmx.process(el);
+  }
+  document.addEventListener("click", function (e) {
+    var close = e.target.closest("[data-close-call]");
+    if (close) {
+      var pop = close.closest(".call-pop");
+      pop.hidden = true;
+      pop.dataset.dismissed = "1";
+    }
+  });
 
   function setPresence(agent, state) {
     document.querySelectorAll('[data-presence="' + cssEscape(agent) + '"]').forEach(function (d) {
@@ -414,8 +439,16 @@
     var why = document.getElementById("channel-why");
     var warn = document.getElementById("channel-warn");
     var subj = f.querySelector(".subject-row");
+    var tpl = document.getElementById("wa-templates");
     if (sel) {
       var opt = sel.options[sel.selectedIndex];
+      // WhatsApp outside its 24-hour window takes only approved templates: offer them instead of free text.
+      var templatesOnly = !!(opt && opt.hasAttribute("data-templates-only")) && mode !== "note";
+      if (tpl) {
+        tpl.hidden = !templatesOnly;
+        tpl.disabled = !templatesOnly;
+      }
+      f.classList.toggle("templates-only", templatesOnly);
       if (why) why.textContent = opt ? opt.dataset.reason : "";
       if (warn) { warn.textContent = opt ? opt.dataset.warning : ""; warn.hidden = !(opt && opt.dataset.warning) || mode === "note"; }
       sel.disabled = mode === "note";
