@@ -42,6 +42,8 @@ type Deps struct {
 	Log                *slog.Logger
 	MaxBodyBytes       int64
 	MaxAttachmentBytes int64
+	// APIRoutes add more routes to the API-key-authenticated /api/v1 group (commerce ingestion).
+	APIRoutes []func(g *echo.Group)
 }
 
 type server struct {
@@ -85,6 +87,9 @@ func New(d Deps) *echo.Echo {
 	// Multipart framing adds a little to the file itself.
 	api.POST("/attachments", s.uploadAttachment, limitBody(d.MaxAttachmentBytes+64<<10))
 	api.GET("/attachments/:sha256", s.apiAttachment)
+	for _, register := range d.APIRoutes {
+		register(api)
+	}
 	api.RouteNotFound("/*", func(echo.Context) error { return echo.ErrNotFound })
 	return e
 }

@@ -129,3 +129,31 @@ func freeAddr(t *testing.T) string {
 	ln.Close()
 	return addr
 }
+
+// The shop's data arrives through the API-key-authenticated REST API and signed webhooks, and the
+// order's customer is the same one who writes in by email.
+func TestCommerceIsWired(t *testing.T) {
+	e := startEnvWith(t, "sqlite", map[string]string{"SERAMBI_SHOPIFY_WEBHOOK_SECRET": "shpss_test_secret_0123456789"})
+	e.ingest("siti", "shop-3", `{"email":"siti@example.id","name":"Siti"}`, "Pesanan saya?")
+	order := `{"number":"#1042","customer":{"email":"siti@example.id","name":"Siti"},"currency":"IDR",
+		"items":[{"lineItemId":"1","sku":"BTP-M","name":"Batik Tulis Parang M","quantity":1,"unitPrice":32500000,"total":32500000}],
+		"subtotal":32500000,"shipping":1000000,"tax":0,"discount":0,"total":33500000,"refunded":0,
+		"paymentStatus":"paid","fulfillmentStatus":"in_transit","cancelled":false,"pickup":false,
+		"placedAt":"2026-11-20T09:30:00Z","updatedAt":"2026-11-20T10:00:00Z"}`
+	r := e.call("PUT", "/api/v1/commerce/orders/1042", order)
+	if r.status != 200 && r.status != 201 {
+		t.Fatalf("PUT order = %d %s", r.status, r.body)
+	}
+	if r := e.do("PUT", "/api/v1/commerce/orders/1043", strings.NewReader(order), map[string]string{"Authorization": ""}); r.status != 401 {
+		t.Fatalf("PUT order without an API key = %d, want 401", r.status)
+	}
+	forged := e.do("POST", "/webhooks/shopify", strings.NewReader(`{"id":1}`), map[string]string{"Authorization": "",
+		"X-Shopify-Topic": "orders/create", "X-Shopify-Hmac-Sha256": "AAAA", "X-Shopify-Webhook-Id": "w1"})
+	if forged.status != 401 {
+		t.Fatalf("forged Shopify webhook = %d, want 401", forged.status)
+	}
+	// One customer: the order joined Siti, who wrote in by email, and created nobody new.
+	if got := conversations(t, e); len(got) != 1 {
+		t.Fatalf("%d conversations after the order, want Siti's one", len(got))
+	}
+}

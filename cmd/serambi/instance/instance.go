@@ -15,8 +15,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/serambi/serambi/agents"
 	"github.com/serambi/serambi/bus"
+	"github.com/serambi/serambi/commerce"
+	"github.com/serambi/serambi/commerce/panel"
 	"github.com/serambi/serambi/config"
 	"github.com/serambi/serambi/connectors"
 	apiconn "github.com/serambi/serambi/connectors/api"
@@ -39,8 +43,9 @@ type Store interface {
 
 // Storage is an opened store with its attachment blobs.
 type Storage struct {
-	Store Store
-	Blobs inbox.Blobs
+	Store    Store
+	Blobs    inbox.Blobs
+	Commerce commerce.Store
 	// Ping reports whether the store answers.
 	Ping  func(ctx context.Context) error
 	close func(ctx context.Context) error
@@ -56,7 +61,12 @@ func OpenStorage(ctx context.Context, cfg config.Config, log *slog.Logger) (*Sto
 		if err != nil {
 			return nil, fmt.Errorf("open MongoDB (SERAMBI_MONGODB_URI): %w", err)
 		}
-		return &Storage{Store: st, Blobs: st.Blobs(), Ping: pinger(st), close: st.Close}, nil
+		shop, err := st.Commerce(ctx)
+		if err != nil {
+			_ = st.Close(ctx)
+			return nil, fmt.Errorf("open commerce collections: %w", err)
+		}
+		return &Storage{Store: st, Blobs: st.Blobs(), Commerce: shop, Ping: pinger(st), close: st.Close}, nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create SERAMBI_DATA_DIR %s: %w", cfg.DataDir, err)
@@ -70,7 +80,7 @@ func OpenStorage(ctx context.Context, cfg config.Config, log *slog.Logger) (*Sto
 		st.Close()
 		return nil, fmt.Errorf("open attachment dir %s: %w", cfg.AttachmentsDir(), err)
 	}
-	return &Storage{Store: st, Blobs: blobs, Ping: pinger(st), close: func(context.Context) error { return st.Close() }}, nil
+	return &Storage{Store: st, Blobs: blobs, Commerce: st, Ping: pinger(st), close: func(context.Context) error { return st.Close() }}, nil
 }
 
 // pinger uses the store's own Ping where it has one, and otherwise a cheap indexed count.
@@ -153,10 +163,24 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	d.SetMetrics(m)
 	x.SetOutboxWaker(d.Wake)
 
+	shopCfg, err := commerce.LoadFromEnv(cfg.Getenv)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("commerce: %w", err)
+	}
+	shop, err := commerce.New(shopCfg, commerce.Deps{Store: storage.Commerce, Customers: storage.Store, Timeline: x,
+		Events: events, Normalizer: inbox.NewNormalizer(cfg.DefaultRegion), Now: time.Now, Log: log.With("part", "commerce")})
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("commerce: %w", err)
+	}
+	chans.loops = append(chans.loops, func(ctx context.Context) error { return shop.Run(ctx, events) })
+
 	keys := agents.NewAPIKeys(storage.Store, time.Now)
 	e := web.New(web.Deps{
 		Inbox: x, Blobs: storage.Blobs, Keys: keys, URLs: urls, Metrics: m, Ready: storage.Ping, Log: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxAttachmentBytes: cfg.MaxAttachmentBytes,
+		APIRoutes: []func(*echo.Group){shop.RegisterAPI},
 	})
 	accounts, err := agents.New(storage.Store, agents.DefaultConfig(), time.Now, log)
 	if err != nil {
@@ -170,6 +194,7 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	}
 	cd := console.Deps{Inbox: x, Agents: accounts, Events: events, Blobs: storage.Blobs,
 		Catalog: catalog, Canned: storage.Store, Now: time.Now, Log: log,
+		Commerce: panel.New(shop, x, catalog, time.Now, log.With("part", "commerce")),
 		Channels: func(ctx context.Context) []console.ChannelStatus {
 			out := make([]console.ChannelStatus, 0, len(chans.status))
 			for _, f := range chans.status {
@@ -195,6 +220,7 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	con.Register(e)
 
 	hooks := e.Group("/webhooks")
+	shop.RegisterWebhooks(hooks)
 	for _, register := range chans.routes {
 		register(hooks)
 	}
