@@ -200,7 +200,9 @@ func TestMergedCustomersKeepTheirOrders(t *testing.T) {
 	x := inbox.New(h.store, events, inbox.NewNormalizer("ID"), h.clock.Now, quietLog())
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- h.svc.Run(runCtx, events) }()
+	unfollow := h.svc.FollowMerges(events)
+	defer unfollow()
+	go func() { done <- h.svc.Run(runCtx) }()
 	defer func() { stop(); <-done }()
 
 	a, _ := h.svc.PutOrder(ctx, commerce.Order{ID: "1", Contact: commerce.Contact{Email: "a@example.id"}, Total: 500, Payment: commerce.PaymentPaid,

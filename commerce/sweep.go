@@ -11,36 +11,27 @@ import (
 // sweepBatch bounds one MarkAbandoned call.
 const sweepBatch = 500
 
-// Run does commerce's background work until ctx ends: every SweepEvery it marks carts untouched
-// for AbandonAfter as abandoned (and tells the console), forgets old webhook deliveries and, on a
-// store that needs it, repairs co-purchase counts a crash left behind. With sub set it also
-// follows customer merges, moving the loser's carts, orders and loyalty to the survivor.
-func (s *Service) Run(ctx context.Context, sub bus.Subscriber) error {
-	if sub != nil {
-		merges := make(chan bus.Event, 64)
-		cancel := sub.Subscribe(func(e bus.Event) {
-			if e.Topic == bus.CustomerMerged {
-				select {
-				case merges <- e:
-				default:
-					s.log.Warn("commerce merge queue full; the merged customer's orders stay with the old id until the next merge event", "customer", e.CustomerID)
-				}
-			}
-		})
+// FollowMerges moves a merged-away customer's carts, orders and loyalty to the survivor whenever
+// the bus announces a merge, until the returned stop is called. Call it before serving, so that no
+// merge goes by unheard; each merge is handled on the bus's own goroutine for this subscriber,
+// in order, so none is dropped.
+func (s *Service) FollowMerges(sub bus.Subscriber) (stop func()) {
+	return sub.Subscribe(func(e bus.Event) {
+		if e.Topic != bus.CustomerMerged {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case e := <-merges:
-					if err := s.Merged(ctx, e.CustomerID, e.OtherID); err != nil {
-						s.log.Warn("could not move commerce records to the merged customer", "survivor", e.CustomerID, "loser", e.OtherID, "err", err)
-					}
-				}
-			}
-		}()
-	}
+		if err := s.Merged(ctx, e.CustomerID, e.OtherID); err != nil {
+			s.log.Warn("could not move commerce records to the merged customer", "survivor", e.CustomerID, "loser", e.OtherID, "err", err)
+		}
+	})
+}
+
+// Run marks carts untouched for AbandonAfter as abandoned (and tells the console), forgets old
+// webhook deliveries and, on a store that needs it, repairs co-purchase counts a crash left
+// behind, every SweepEvery until ctx is done.
+func (s *Service) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.SweepEvery)
 	defer t.Stop()
 	for {

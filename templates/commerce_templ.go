@@ -2640,6 +2640,10 @@ type CommerceData struct {
 	NoticeError bool
 }
 
+// CommerceSlotID is the DOM id of the commerce slot: the panel's htmx targets and the hub's
+// replace op name it.
+const CommerceSlotID = "commerce-panel"
+
 func cardVals(kind, ref string) string {
 	b, _ := json.Marshal(map[string]string{"kind": kind, "ref": ref})
 	return string(b)

@@ -142,8 +142,9 @@ func decodeCursor(s string) (inbox.Cursor, error) {
 }
 
 // PageFunc tells the panel's handlers who is asking: the console's page context of the request
-// (agent, viewer, directory). The console provides it.
-type PageFunc func(c echo.Context) (templates.Page, error)
+// (agent, viewer, directory). The console provides it. An alias, not a defined type, so that
+// Register matches console.CommerceRoutes without the console importing this package.
+type PageFunc = func(c echo.Context) (templates.Page, error)
 
 // Register mounts the panel's routes on g, which must be the console's authenticated group (session
 // and CSRF checked):

@@ -10,7 +10,10 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,6 +81,11 @@ type Options struct {
 	TypingFor time.Duration
 	// RecheckSessions is how often live sockets' sessions are checked again (default 1 min).
 	RecheckSessions time.Duration
+	// ImageSources are the https origins (e.g. "https://cdn.shopify.com") the console may load
+	// images from besides itself: the shop's image hosts, for product cards in the timeline. Only
+	// these, not every https host: email HTML is shown in the same page, and a remote image there
+	// is a tracking pixel that tells the sender when, where and that an agent read it.
+	ImageSources []string
 }
 
 func (o Options) withDefaults() Options {
@@ -106,6 +114,7 @@ func (o Options) withDefaults() Options {
 type Console struct {
 	Deps
 	opt    Options
+	csp    string
 	store  inbox.Store
 	html   *bluemonday.Policy
 	assets *assets
@@ -135,7 +144,11 @@ func New(d Deps) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{Deps: d, opt: d.Options.withDefaults(), store: d.Inbox.Store(), html: emailPolicy(),
+	csp, err := contentPolicy(d.Options.ImageSources)
+	if err != nil {
+		return nil, err
+	}
+	c := &Console{Deps: d, opt: d.Options.withDefaults(), csp: csp, store: d.Inbox.Store(), html: emailPolicy(),
 		assets: a, zones: map[string]*time.Location{}}
 	c.hub = newHub(c)
 	return c, nil
@@ -187,6 +200,7 @@ func (c *Console) Register(e *echo.Echo) {
 	in.POST("/settings", c.saveSettings)
 	in.POST("/settings/sessions/:sid/revoke", c.revokeSession)
 	in.GET("/ws", c.websocket)
+	c.registerCommerce(in)
 
 	admin := in.Group("/admin", c.requireAdmin)
 	admin.GET("/agents", c.agentsPage)
@@ -201,14 +215,29 @@ func (c *Console) Register(e *echo.Echo) {
 	admin.GET("/channels", c.channelsPage)
 }
 
-// secureHeaders sets the headers every console answer carries. The CSP allows no inline script
-// and no eval, so a script that slips into a message body cannot run; img-src 'self' also keeps
-// remote images in emails (tracking pixels) from loading.
+// contentPolicy is the console's CSP. It allows no inline script and no eval, so a script that
+// slips into a message body cannot run. img-src is 'self' plus the configured image origins
+// (the shop's CDN, for product cards), which keeps remote images in emails (tracking pixels)
+// from loading unless they happen to come from the shop's own image host.
+func contentPolicy(imageSources []string) (string, error) {
+	img := "'self' data: blob:"
+	for _, src := range imageSources {
+		u, err := url.Parse(src)
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") ||
+			u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(u.Host, "*;' ") {
+			return "", fmt.Errorf("console: image source %q must be an https origin such as https://cdn.shopify.com", src)
+		}
+		img += " https://" + strings.ToLower(u.Host)
+	}
+	return "default-src 'self'; script-src 'self'; style-src 'self'; img-src " + img + "; " +
+		"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'", nil
+}
+
+// secureHeaders sets the headers every console answer carries.
 func (c *Console) secureHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(ctx echo.Context) error {
 		h := ctx.Response().Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "+
-			"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", c.csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")

@@ -15,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/serambi/serambi/bus"
+	"github.com/serambi/serambi/commerce"
 	"github.com/serambi/serambi/connectors/voice"
 	"github.com/serambi/serambi/inbox"
 	"github.com/serambi/serambi/templates"
@@ -115,13 +116,14 @@ func (h *Hub) run(ctx context.Context) error {
 // event is a bus event with what it names read from the store.
 type event struct {
 	bus.Event
-	seq          uint64
-	msg          *inbox.Message
-	conv         *inbox.Conversation
-	cust         *inbox.Customer
-	gone         bool // the conversation no longer exists (merged away)
-	sides        *templates.ConversationData
-	sidesLoaded  bool
+	seq  uint64
+	msg  *inbox.Message
+	conv *inbox.Conversation
+	cust *inbox.Customer
+	gone bool // the conversation no longer exists (merged away)
+	// sides is the customer panel's data per viewer key (language and zone): its commerce
+	// slot is rendered in the viewer's language and money. nil marks a load that failed.
+	sides        map[string]*templates.ConversationData
 	mentions     []string
 	customerName string
 	// A call event: the call as it is now; popup is set while it rings, for the agents in
@@ -161,6 +163,9 @@ func (h *Hub) load(ctx context.Context, e bus.Event) (*event, error) {
 		ev.conv = &conv
 	case bus.CallRinging, bus.CallChanged:
 		return h.loadCall(ctx, ev)
+	case commerce.TopicChanged:
+		// Nothing to read up front: the panel is read per viewer when a socket shows the customer.
+		return ev, nil
 	case bus.CustomerChanged, bus.CustomerMerged:
 		conv, err := st.ConversationByCustomer(ctx, e.CustomerID)
 		if errors.Is(err, inbox.ErrNotFound) {
@@ -364,7 +369,7 @@ func (fc *frameCache) frameFor(s *socket, ev *event) *websocket.PreparedMessage 
 				add("head|"+s.vkey, op{Op: "replace", ID: "conv-head-" + conv.ID, HTML: html})
 			}
 			if ev.Topic == bus.CustomerChanged {
-				if d := fc.sides(ev); d != nil {
+				if d := fc.sides(s, ev); d != nil {
 					if html, ok := fc.render(s, "customer", func(v templates.Viewer) templ.Component { return templates.CustomerPanel(v, *d) }); ok {
 						add("customer|"+s.vkey, op{Op: "replace", ID: "customer-" + cust.ID, HTML: html})
 					}
@@ -397,6 +402,16 @@ func (fc *frameCache) frameFor(s *socket, ev *event) *websocket.PreparedMessage 
 		} else {
 			add("unpop", op{Op: "unpop", ID: id})
 		}
+	case commerce.TopicChanged:
+		if s.cust != "" && s.cust == ev.CustomerID && fc.h.c.Commerce != nil {
+			// Every socket that gets this shows the same customer, so the fragment is keyed by
+			// viewer alone. A panel that cannot be read leaves the one shown in place.
+			if html, ok := fc.render(s, "commerce", func(v templates.Viewer) templ.Component {
+				return fc.h.c.commerceSlot(fc.ctx, ev.CustomerID, v)
+			}); ok {
+				add("commerce|"+s.vkey, op{Op: "replace", ID: templates.CommerceSlotID, HTML: html})
+			}
+		}
 	case bus.CustomerMerged:
 		if s.cust == ev.OtherID && ev.conv != nil {
 			add("goto", op{Op: "refresh", URL: "/conversations/" + ev.conv.ID, Target: "#work"})
@@ -413,18 +428,28 @@ func (fc *frameCache) frameFor(s *socket, ev *event) *websocket.PreparedMessage 
 	return fc.frame(strings.Join(keys, ","), ev.seq, ops)
 }
 
-// sides loads the customer panel's data once per event, when a socket shows it.
-func (fc *frameCache) sides(ev *event) *templates.ConversationData {
-	if !ev.sidesLoaded {
-		ev.sidesLoaded = true
-		d, err := fc.h.c.loadSides(fc.ctx, *ev.conv, templates.Viewer{})
-		if err != nil {
-			fc.h.c.Log.Warn("console hub could not load the customer panel", "customer", ev.cust.ID, "err", err)
-			return nil
-		}
-		ev.sides = &d
+// sides loads the customer panel's data once per event and viewer key, when a socket shows it,
+// with that socket's viewer: the commerce slot inside is rendered in its language and zone.
+func (fc *frameCache) sides(s *socket, ev *event) *templates.ConversationData {
+	if d, ok := ev.sides[s.vkey]; ok {
+		return d
 	}
-	return ev.sides
+	if ev.sides == nil {
+		ev.sides = map[string]*templates.ConversationData{}
+	}
+	v, err := fc.viewer(s)
+	if err != nil {
+		fc.h.c.Log.Warn("console hub could not load viewer", "err", err)
+		return nil // not remembered: the next socket with this key may fare better
+	}
+	d, err := fc.h.c.loadSides(fc.ctx, *ev.conv, v)
+	if err != nil {
+		fc.h.c.Log.Warn("console hub could not load the customer panel", "customer", ev.cust.ID, "err", err)
+		ev.sides[s.vkey] = nil
+		return nil
+	}
+	ev.sides[s.vkey] = &d
+	return &d
 }
 
 // subscribe sets what a socket shows and brings it up to date: every event after since that

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -174,7 +175,10 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 		ln.Close()
 		return nil, fmt.Errorf("commerce: %w", err)
 	}
-	chans.loops = append(chans.loops, func(ctx context.Context) error { return shop.Run(ctx, events) })
+	chans.loops = append(chans.loops, shop.Run)
+	// Subscribed now, before serving: a merge made once the server is up must reach commerce.
+	unfollow := shop.FollowMerges(events)
+	chans.loops = append(chans.loops, func(ctx context.Context) error { <-ctx.Done(); unfollow(); return nil })
 
 	keys := agents.NewAPIKeys(storage.Store, time.Now)
 	e := web.New(web.Deps{
@@ -203,7 +207,7 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 			return out
 		},
 		Options: console.Options{SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
-			MaxAttachmentBytes: cfg.MaxAttachmentBytes}}
+			MaxAttachmentBytes: cfg.MaxAttachmentBytes, ImageSources: shopImageOrigins(shopCfg)}}
 	// Only a connector that exists may fill these: a nil *voice.Connector in an interface field
 	// would switch the feature on with nothing behind it.
 	if chans.voice != nil {
@@ -329,4 +333,18 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
 	return errors.Join(serveErr, in.Shutdown(sctx))
+}
+
+// shopImageOrigins are the hosts the console may load product images from: Shopify's CDN when a
+// Shopify shop is configured, the WooCommerce store itself. Other remote images stay blocked, so
+// that tracking pixels in customers' emails do not load.
+func shopImageOrigins(c commerce.Config) []string {
+	var out []string
+	if c.Shopify.Shop != "" || c.Shopify.WebhookSecret != "" {
+		out = append(out, "https://cdn.shopify.com")
+	}
+	if u, err := url.Parse(c.WooCommerce.StoreURL); err == nil && u.Scheme == "https" && u.Host != "" {
+		out = append(out, "https://"+u.Host)
+	}
+	return out
 }
