@@ -95,12 +95,8 @@ func (x *Inbox) Ingest(ctx context.Context, in Inbound) (IngestResult, error) {
 	if in.ExternalID == "" || len(in.ExternalID) > 512 || !utf8.ValidString(in.ExternalID) {
 		return IngestResult{}, fmt.Errorf("external id must be 1-512 bytes of UTF-8: %w", ErrInvalid)
 	}
-	// A retry of something already stored costs one indexed read and no writes.
-	if m, err := x.store.MessageByExternalID(ctx, in.Channel, in.ExternalID); err == nil {
-		return x.duplicate(ctx, m)
-	} else if !errors.Is(err, ErrNotFound) {
-		return IngestResult{}, fmt.Errorf("look up %s message %s: %w", in.Channel, in.ExternalID, err)
-	}
+	// No look-up of the external id first: new messages are the common case, and InsertMessage
+	// finds a repeat itself (a retry then costs the identity reads, and still writes nothing).
 	ids, err := x.normalizeFrom(in.From)
 	if err != nil {
 		return IngestResult{}, err
