@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -57,6 +58,8 @@ func Start(ctx context.Context, dataDir string, env ...string) (*Server, error) 
 	s.Key = strings.TrimSpace(string(out))
 	s.cmd = exec.Command(bin, "serve")
 	s.cmd.Env = environ
+	// The server dies with the load tool, even when the tool exits through log.Fatal.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
