@@ -1,0 +1,235 @@
+package widget
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/serambi/serambi/inbox"
+)
+
+// The frame protocol is JSON text frames with a "t" (type) field; docs/WIDGET.md is its
+// reference. Frames from the browser are decoded strictly (unknown fields are an error, like
+// Serambi's REST API); frames to the browser only ever gain fields.
+
+// Frame types.
+const (
+	// browser → server
+	tHello  = "hello"
+	tMsg    = "msg"
+	tTyping = "typing"
+	tRead   = "read"
+	tRecv   = "recv"
+	tEmail  = "email"
+	tPing   = "ping"
+	// server → browser
+	tWelcome = "welcome"
+	tHistory = "history"
+	tAck     = "ack"
+	tStatus  = "status"
+	tError   = "error"
+	tPong    = "pong"
+)
+
+// Error codes of error frames.
+const (
+	codeBadFrame      = "bad_frame"      // not JSON, unknown type or field, or a malformed value
+	codeHelloFirst    = "hello_first"    // the first frame must be hello
+	codeBadIdentity   = "bad_identity"   // the signed identity was refused; the visitor stays anonymous
+	codeRateLimited   = "rate_limited"   // too many messages; retryMs says when to try again
+	codeTooLong       = "too_long"       // the text is longer than limits.maxChars
+	codeEmpty         = "empty"          // no text and no attachment
+	codeBadAttachment = "bad_attachment" // an attachment not uploaded by this visitor, or too many
+	codeBadEmail      = "bad_email"      // not an email address
+	codeRetry         = "retry"          // the server could not store it now; send it again later (same cid)
+	codeNoConv        = "no_conversation"
+)
+
+// clientFrame is any frame from the browser; which fields apply depends on T.
+type clientFrame struct {
+	T string `json:"t"`
+	// hello
+	Inbox string `json:"inbox,omitempty"`
+	Token string `json:"token,omitempty"`
+	JWT   string `json:"jwt,omitempty"`
+	Since string `json:"since,omitempty"`
+	Lang  string `json:"lang,omitempty"`
+	Page  string `json:"page,omitempty"`
+	// msg, email
+	CID     string   `json:"cid,omitempty"`
+	Text    string   `json:"text,omitempty"`
+	Att     []attRef `json:"att,omitempty"`
+	Profile *profile `json:"profile,omitempty"`
+	Email   string   `json:"email,omitempty"`
+	// typing
+	On bool `json:"on,omitempty"`
+	// read, recv
+	IDs []string `json:"ids,omitempty"`
+}
+
+// attRef names a file the visitor uploaded; Sig is what the upload answered, so a visitor can
+// attach only files they uploaded themselves.
+type attRef struct {
+	SHA  string `json:"sha"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+	Size int64  `json:"size"`
+	Sig  string `json:"sig"`
+}
+
+// profile is the pre-chat form's answers, sent with the first message.
+type profile struct {
+	Name   string            `json:"name,omitempty"`
+	Email  string            `json:"email,omitempty"`
+	Fields map[string]string `json:"fields,omitempty"`
+}
+
+func decodeClient(b []byte) (clientFrame, error) {
+	var f clientFrame
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return f, err
+	}
+	if dec.More() {
+		return f, fmt.Errorf("one JSON object per frame")
+	}
+	return f, nil
+}
+
+// wireMsg is a timeline entry as the visitor sees it.
+type wireMsg struct {
+	// Seq orders the visitor's timeline: comparing two as strings compares their place in it.
+	// The browser resumes with the greatest Seq it has.
+	Seq string `json:"seq"`
+	ID  string `json:"id"`
+	// CID is the client id the visitor gave the message (visitor messages only).
+	CID  string `json:"cid,omitempty"`
+	From string `json:"from"` // visitor | agent
+	// Kind is "email" for the note a visitor leaves with an address for replies.
+	Kind  string     `json:"kind,omitempty"`
+	Text  string     `json:"text"`
+	Agent *wireAgent `json:"agent,omitempty"`
+	Att   []wireAtt  `json:"att,omitempty"`
+	At    time.Time  `json:"at"`
+}
+
+type wireAgent struct {
+	Name   string `json:"name"`
+	Avatar string `json:"avatar,omitempty"`
+}
+
+type wireAtt struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+	Size int64  `json:"size"`
+	URL  string `json:"url,omitempty"`
+}
+
+type welcomeFrame struct {
+	T          string         `json:"t"`
+	Token      string         `json:"token"`
+	Visitor    string         `json:"visitor"`
+	Identified bool           `json:"identified"`
+	Name       string         `json:"name,omitempty"`
+	Email      string         `json:"email,omitempty"`
+	Online     bool           `json:"online"`
+	Settings   publicSettings `json:"settings"`
+}
+
+type historyFrame struct {
+	T     string    `json:"t"`
+	Reset bool      `json:"reset"`
+	Msgs  []wireMsg `json:"msgs"`
+}
+
+type msgFrame struct {
+	T string `json:"t"`
+	wireMsg
+}
+
+type ackFrame struct {
+	T   string  `json:"t"`
+	CID string  `json:"cid"`
+	Dup bool    `json:"dup,omitempty"`
+	Msg wireMsg `json:"msg"`
+}
+
+type typingFrame struct {
+	T    string `json:"t"`
+	On   bool   `json:"on"`
+	Name string `json:"name,omitempty"`
+}
+
+type statusFrame struct {
+	T      string `json:"t"`
+	Online bool   `json:"online"`
+}
+
+type errorFrame struct {
+	T       string `json:"t"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	CID     string `json:"cid,omitempty"`
+	RetryMs int64  `json:"retryMs,omitempty"`
+}
+
+func encode(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Every frame is a struct of strings, numbers and times: this cannot fail.
+		panic(fmt.Sprintf("widget: encode frame: %v", err))
+	}
+	return b
+}
+
+const pongFrame = `{"t":"pong"}`
+
+// seqOf is a message's place in the timeline, ordered like ListMessages orders it (created_at,
+// then id): 19 digits of nanoseconds, so that string order is time order, then the id.
+func seqOf(m inbox.Message) string {
+	return fmt.Sprintf("%019d.%s", m.CreatedAt.UnixNano(), m.ID)
+}
+
+// parseSeq reads a Seq back into a timeline cursor.
+func parseSeq(s string) (inbox.Cursor, bool) {
+	ns, id, ok := strings.Cut(s, ".")
+	if !ok || len(ns) != 19 || id == "" || len(id) > 64 {
+		return inbox.Cursor{}, false
+	}
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if err != nil || n <= 0 {
+		return inbox.Cursor{}, false
+	}
+	return inbox.Cursor{At: time.Unix(0, n).UTC(), ID: id}, true
+}
+
+// visible reports whether the visitor sees m: what they wrote in the widget and what agents
+// answered in it, not notes, events, or the customer's email and Telegram history. A reply is
+// visible from the moment it is stored (queued), so a visitor who comes back while the outbox is
+// still working on it sees it; a reply that failed is not.
+func visible(m inbox.Message) bool {
+	if m.Channel != inbox.ChannelWidget {
+		return false
+	}
+	switch m.Direction {
+	case inbox.DirectionIn:
+		return true
+	case inbox.DirectionOut:
+		return m.Delivery != inbox.DeliveryFailed
+	}
+	return false
+}
+
+// Meta keys the widget writes on visitor messages.
+const (
+	MetaInbox     = "widget.inbox"
+	MetaPage      = "widget.page"
+	MetaKind      = "widget.kind"
+	MetaFieldPref = "widget.field."
+	// MetaCopyOf marks the email copy of a widget reply sent to a visitor who had left.
+	MetaCopyOf = "widget.copyOf"
+)
