@@ -591,6 +591,19 @@ func (h *Hub) dropAgent(agentID string) {
 
 // ---- presence, viewing and typing: ephemeral, not sequenced, sent as a snapshot on subscribe.
 
+// AnyoneOnline reports whether at least one agent has a console open and is not away: the chat
+// widget then promises a live answer instead of asking for an email address.
+func (h *Hub) AnyoneOnline() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for id := range h.presence {
+		if h.presenceState(id) == "online" {
+			return true
+		}
+	}
+	return false
+}
+
 func (h *Hub) presenceState(agentID string) string {
 	socks := h.presence[agentID]
 	if len(socks) == 0 {

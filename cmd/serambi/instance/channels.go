@@ -14,6 +14,7 @@ import (
 	"github.com/serambi/serambi/connectors/telegram"
 	"github.com/serambi/serambi/connectors/voice"
 	"github.com/serambi/serambi/connectors/whatsapp"
+	"github.com/serambi/serambi/connectors/widget"
 	"github.com/serambi/serambi/inbox"
 	"github.com/serambi/serambi/web/console"
 )
@@ -26,7 +27,9 @@ type channels struct {
 	// apiRoutes are mounted under /api/v1 without API-key auth: providers authenticate with their
 	// own signatures or tokens (the CTI webhook's path is the one PBX scripts already use).
 	apiRoutes []func(g *echo.Group)
-	loops     []func(ctx context.Context) error
+	// rootRoutes are mounted at the root: the widget's script, socket and demo page.
+	rootRoutes []func(e *echo.Echo)
+	loops      []func(ctx context.Context) error
 	// For the console: the call screen-pop and recordings, WhatsApp's templates, and each
 	// connector's state on the admin Channels page.
 	voice    *voice.Connector
@@ -43,8 +46,17 @@ type channelStore interface {
 
 // openChannels configures every connector whose settings are present. A connector with settings
 // that are present but wrong stops start-up, naming the variable.
+// widgetDeps are what only the chat widget needs from the instance.
+type widgetDeps struct {
+	events        *bus.Local
+	attachmentURL func(inbox.Attachment) string
+	secretKey     []byte
+	// agentsOnline is asked while visitors chat, once the console exists.
+	agentsOnline func() bool
+}
+
 func openChannels(getenv func(string) string, instanceID string, x *inbox.Inbox, st channelStore, blobs inbox.Blobs,
-	events bus.Publisher, log *slog.Logger) (channels, error) {
+	events bus.Publisher, wd widgetDeps, log *slog.Logger) (channels, error) {
 	ch := channels{senders: map[inbox.Channel]inbox.Sender{}}
 	if getenv == nil {
 		return ch, nil
@@ -88,6 +100,22 @@ func openChannels(getenv func(string) string, instanceID string, x *inbox.Inbox,
 		ch.status = append(ch.status, func(context.Context) console.ChannelStatus { return console.WhatsAppChannelStatus(wc) })
 		ch.routes = append(ch.routes, wa.Register)
 		x.SetReplyPolicy(inbox.ChannelWhatsApp, wa)
+	}
+	wgc, err := widget.LoadFromEnv(getenv)
+	if err != nil {
+		return ch, fmt.Errorf("widget: %w", err)
+	}
+	if wgc.Enabled() {
+		deps := widget.Deps{Ingester: x, Deliveries: x, Store: x.Store(), State: st, Blobs: blobs,
+			Events: wd.events, Subscriber: wd.events, AgentsOnline: wd.agentsOnline, AttachmentURL: wd.attachmentURL,
+			SecretKey: wd.secretKey, Log: log.With("channel", "widget")}
+		if _, ok := ch.senders[inbox.ChannelEmail]; ok {
+			deps.EmailFallback = x // visitors who left an email get replies there when they are gone
+		}
+		w := widget.New(wgc, deps)
+		ch.senders[inbox.ChannelWidget] = w
+		ch.loops = append(ch.loops, w.Run)
+		ch.rootRoutes = append(ch.rootRoutes, w.Register)
 	}
 	vc, err := voice.LoadFromEnv(getenv)
 	if err != nil {

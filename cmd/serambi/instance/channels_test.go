@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/serambi/serambi/connectors/telegram/telegramfake"
 	"github.com/serambi/serambi/connectors/whatsapp/whatsappfake"
@@ -155,5 +158,54 @@ func TestCommerceIsWired(t *testing.T) {
 	// One customer: the order joined Siti, who wrote in by email, and created nobody new.
 	if got := conversations(t, e); len(got) != 1 {
 		t.Fatalf("%d conversations after the order, want Siti's one", len(got))
+	}
+}
+
+// The widget is on by default: its script and demo page are served, and a visitor's message over
+// the socket lands in the inbox, where an agent's reply comes back over the same socket.
+func TestWidgetIsWired(t *testing.T) {
+	e := startEnv(t, "sqlite")
+	for _, path := range []string{"/widget.js", "/widget/demo"} {
+		if r := e.do("GET", path, nil, map[string]string{"Authorization": ""}); r.status != http.StatusOK {
+			t.Fatalf("GET %s = %d", path, r.status)
+		}
+	}
+	ws := "ws" + strings.TrimPrefix(e.base, "http") + "/widget/ws?inbox=default"
+	conn, _, err := websocket.DefaultDialer.Dial(ws, http.Header{"Origin": {e.base}})
+	if err != nil {
+		t.Fatalf("dial the widget socket: %v", err)
+	}
+	defer conn.Close()
+	read := func(want string) map[string]any {
+		t.Helper()
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			var f map[string]any
+			if err := conn.ReadJSON(&f); err != nil {
+				t.Fatalf("waiting for a %q frame: %v", want, err)
+			}
+			if f["t"] == want {
+				return f
+			}
+		}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(conn.WriteJSON(map[string]any{"t": "hello", "inbox": "default"}))
+	read("welcome")
+	must(conn.WriteJSON(map[string]any{"t": "msg", "cid": "visitor-msg-0001", "text": "Apakah ukuran M masih ada?"}))
+	read("ack")
+	convs := conversations(t, e)
+	if len(convs) != 1 || convs[0].LastChannel != "widget" {
+		t.Fatalf("conversations after a widget message = %+v", convs)
+	}
+	e.vars["c"] = convs[0].ID
+	e.must(201, "POST", "/api/v1/conversations/{c}/messages", `{"text":"Masih ada, kak!"}`)
+	if f := read("msg"); !strings.Contains(fmt.Sprint(f), "Masih ada, kak!") {
+		t.Fatalf("the reply frame = %v", f)
 	}
 }

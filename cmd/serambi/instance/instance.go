@@ -145,7 +145,13 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	x.SetMetrics(m)
 	urls := web.NewAttachmentURLs(cfg.SecretKey, cfg.BaseURL, time.Now)
 
-	chans, err := openChannels(cfg.Getenv, cfg.InstanceID, x, storage.Store, storage.Blobs, events, log)
+	var con *console.Console // set below, before serving; the widget asks it who is online
+	chans, err := openChannels(cfg.Getenv, cfg.InstanceID, x, storage.Store, storage.Blobs, events, widgetDeps{
+		events:        events,
+		attachmentURL: func(a inbox.Attachment) string { return urls.Sign(a, 24*time.Hour) },
+		secretKey:     cfg.SecretKey,
+		agentsOnline:  func() bool { return con != nil && con.Hub().AnyoneOnline() },
+	}, log)
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -216,13 +222,16 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	if chans.whatsapp != nil {
 		cd.WhatsApp = chans.whatsapp
 	}
-	con, err := console.New(cd)
+	con, err = console.New(cd)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("console: %w", err)
 	}
 	con.Register(e)
 
+	for _, register := range chans.rootRoutes {
+		register(e)
+	}
 	hooks := e.Group("/webhooks")
 	shop.RegisterWebhooks(hooks)
 	for _, register := range chans.routes {
