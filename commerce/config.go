@@ -3,27 +3,16 @@ package commerce
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/serambi/serambi/config"
 )
 
-// Secret is a credential: it prints as [redacted] in logs, %v and JSON.
-type Secret string
-
-func (s Secret) String() string               { return redact(s) }
-func (s Secret) GoString() string             { return redact(s) }
-func (s Secret) LogValue() slog.Value         { return slog.StringValue(redact(s)) }
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redact(s)), nil }
-
-func redact(s Secret) string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
+// Secret is config.Secret: it prints, logs and marshals as "[redacted]".
+type Secret = config.Secret
 
 // Config is the commerce configuration.
 type Config struct {

@@ -9,33 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/serambi/serambi/config"
 )
 
-// Secret is a credential (the bot token, the webhook secret). It prints, logs and marshals as
-// "[redacted]" so that a Config can be logged or shown to an admin without giving the bot away;
-// Reveal is the one way to get the value, used only where the wire needs it.
-type Secret string
-
-const redacted = "[redacted]"
-
-func (s Secret) String() string   { return redactedIfSet(s) }
-func (s Secret) GoString() string { return redactedIfSet(s) }
-
-// LogValue keeps slog from printing the value, whichever handler is used.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(redactedIfSet(s)) }
-
-// MarshalText makes JSON and other encoders print the redaction too.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redactedIfSet(s)), nil }
-
-// Reveal returns the secret itself.
-func (s Secret) Reveal() string { return string(s) }
-
-func redactedIfSet(s Secret) string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
+// Secret is config.Secret: it prints, logs and marshals as "[redacted]".
+type Secret = config.Secret
 
 // Mode is how updates reach Serambi.
 type Mode string

@@ -9,26 +9,12 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/serambi/serambi/config"
 )
 
-// Secret is a credential (CTI token, Twilio auth token, AMI secret). It prints, logs and
-// marshals as "[redacted]"; Reveal is the one way to the value.
-type Secret string
-
-func (s Secret) String() string               { return redactedIfSet(s) }
-func (s Secret) GoString() string             { return redactedIfSet(s) }
-func (s Secret) LogValue() slog.Value         { return slog.StringValue(redactedIfSet(s)) }
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redactedIfSet(s)), nil }
-
-// Reveal returns the secret itself.
-func (s Secret) Reveal() string { return string(s) }
-
-func redactedIfSet(s Secret) string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
+// Secret is config.Secret: it prints, logs and marshals as "[redacted]".
+type Secret = config.Secret
 
 // Config is the call-center connector's configuration. Each source is enabled by its own
 // credentials; with none set the connector does nothing.

@@ -7,33 +7,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/serambi/serambi/config"
 )
 
-// Secret is a credential (an inbox's JWT secret). It prints, logs and marshals as "[redacted]"
-// so that settings can be logged or sent to the console without giving it away; Reveal is the one
-// way to get the value.
-type Secret string
-
-const redacted = "[redacted]"
-
-func (s Secret) String() string   { return redactedIfSet(s) }
-func (s Secret) GoString() string { return redactedIfSet(s) }
-
-// LogValue keeps slog from printing the value, whichever handler is used.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(redactedIfSet(s)) }
-
-// MarshalText makes JSON print the redaction too; storage uses its own record type.
-func (s Secret) MarshalText() ([]byte, error) { return []byte(redactedIfSet(s)), nil }
-
-// Reveal returns the secret itself.
-func (s Secret) Reveal() string { return string(s) }
-
-func redactedIfSet(s Secret) string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
+// Secret is config.Secret: it prints, logs and marshals as "[redacted]".
+type Secret = config.Secret
 
 // Rate is "Count events per Per": a token bucket that refills Count tokens every Per and holds at
 // most Burst (Count when Burst is zero).
