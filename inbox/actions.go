@@ -414,3 +414,17 @@ func (x *Inbox) SetUnreachable(ctx context.Context, customerID string, kind Iden
 	x.events.Publish(ctx, bus.Event{Topic: bus.CustomerChanged, CustomerID: customerID, At: x.now()})
 	return nil
 }
+
+// CustomerIDByIdentity returns the customer who holds a verified identity, following merges;
+// ErrNotFound when nobody does.
+func (x *Inbox) CustomerIDByIdentity(ctx context.Context, kind IdentityKind, value string) (string, error) {
+	id, err := x.norm.Normalize(Identity{Kind: kind, Value: value})
+	if err != nil {
+		return "", err
+	}
+	owner, err := x.store.CustomerIDByIdentity(ctx, id.Kind, id.Value)
+	if err != nil {
+		return "", err
+	}
+	return x.canonicalID(ctx, owner)
+}

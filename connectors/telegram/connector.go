@@ -18,10 +18,11 @@ import (
 	"github.com/serambi/serambi/inbox"
 )
 
-// IdentityFlagger records whether a channel can deliver to an identity; inbox.Store implements it.
+// IdentityFlagger records whether a channel can deliver to an identity; *inbox.Inbox implements
+// it (and tells the console, so the reply box stops offering a bot that was blocked).
 type IdentityFlagger interface {
 	CustomerIDByIdentity(ctx context.Context, kind inbox.IdentityKind, value string) (string, error)
-	SetIdentityUnreachable(ctx context.Context, customerID string, kind inbox.IdentityKind, value string, unreachable bool) error
+	SetUnreachable(ctx context.Context, customerID string, kind inbox.IdentityKind, value string, unreachable bool) error
 }
 
 // Deps are what the connector works with.
@@ -254,7 +255,7 @@ func (c *Connector) memberChange(ctx context.Context, u Update) error {
 		return nil // never wrote to us: nobody to update
 	}
 	if err == nil {
-		err = c.deps.Identities.SetIdentityUnreachable(ctx, customerID, inbox.KindTelegram, value, unreachable)
+		err = c.deps.Identities.SetUnreachable(ctx, customerID, inbox.KindTelegram, value, unreachable)
 	}
 	if err != nil {
 		return fmt.Errorf("update %d: record block status: %w: %w", u.ID, errTransient, err)

@@ -80,7 +80,7 @@ func (e *testEnv) connector(mutate ...func(*Config)) *Connector {
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	c := New(cfg, Deps{Ingester: e.ingest, Blobs: e.blobs, State: e.store, Identities: e.store, Log: e.log})
+	c := New(cfg, Deps{Ingester: e.ingest, Blobs: e.blobs, State: e.store, Identities: e.inbox, Log: e.log})
 	// Retries wait as asked, scaled down so that tests of flood control stay quick.
 	c.sleep = func(ctx context.Context, d time.Duration) error {
 		e.ingest.recordWait(d)

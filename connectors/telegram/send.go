@@ -146,7 +146,7 @@ func (c *Connector) sendError(ctx context.Context, out inbox.Outbound, id inbox.
 		return &inbox.RetryAfterError{After: apiErr.RetryAfter, Err: err}
 	case apiErr.Code == http.StatusForbidden:
 		if c.deps.Identities != nil {
-			if ferr := c.deps.Identities.SetIdentityUnreachable(ctx, out.Customer.ID, inbox.KindTelegram, id.Value, true); ferr != nil {
+			if ferr := c.deps.Identities.SetUnreachable(ctx, out.Customer.ID, inbox.KindTelegram, id.Value, true); ferr != nil {
 				c.log.Warn("could not mark the telegram identity unreachable", "customer", out.Customer.ID, "err", ferr)
 			}
 		}

@@ -40,7 +40,6 @@ type channels struct {
 // channelStore is what the connectors need from the store.
 type channelStore interface {
 	connectors.StateStore
-	telegram.IdentityFlagger
 	email.Store
 }
 
@@ -82,7 +81,7 @@ func openChannels(getenv func(string) string, instanceID string, x *inbox.Inbox,
 		return ch, fmt.Errorf("telegram: %w", err)
 	}
 	if tc.Enabled() {
-		tg := telegram.New(tc, telegram.Deps{Ingester: x, Blobs: blobs, State: st, Identities: st,
+		tg := telegram.New(tc, telegram.Deps{Ingester: x, Blobs: blobs, State: st, Identities: x,
 			Log: log.With("channel", "telegram"), Now: time.Now})
 		ch.senders[inbox.ChannelTelegram] = tg
 		ch.status = append(ch.status, func(context.Context) console.ChannelStatus { return console.TelegramChannelStatus(tc) })
