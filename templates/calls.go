@@ -2,6 +2,7 @@ package templates
 
 import (
 	"encoding/hex"
+	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -178,4 +179,14 @@ func hasTemplatesOnly(chs []ReplyChannel) bool {
 		}
 	}
 	return false
+}
+
+// Dialable says whether identities of kind k are phone numbers click-to-call can dial. WhatsApp
+// ids are E.164 numbers too, and often the only number a customer gave.
+func Dialable(k inbox.IdentityKind) bool { return k == inbox.KindPhone || k == inbox.KindWhatsApp }
+
+// callVals is the body of a Call button: the number to dial.
+func callVals(number string) string {
+	b, _ := json.Marshal(map[string]string{"number": number})
+	return string(b)
 }

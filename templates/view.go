@@ -28,6 +28,9 @@ type Viewer struct {
 	Dir *Directory
 	// HTML sanitises email bodies once more as they are shown; nil shows their text instead.
 	HTML *bluemonday.Policy
+	// CanCall offers click-to-call on the customer's phone numbers: a call center that can
+	// originate calls is configured and the viewer has a phone extension.
+	CanCall bool
 }
 
 // T translates a message id.

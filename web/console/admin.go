@@ -1,10 +1,12 @@
 package console
 
 import (
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -37,11 +39,33 @@ func (c *Console) agentsPage(ctx echo.Context) error {
 }
 
 func (c *Console) createAgent(ctx echo.Context) error {
-	_, err := c.Agents.Create(ctx.Request().Context(), agents.NewAgent{
+	ext, err := c.extension(ctx, ctx.FormValue("extension"))
+	if err != nil {
+		return c.afterAdmin(ctx, "/admin/agents", "", err)
+	}
+	r := ctx.Request()
+	a, err := c.Agents.Create(r.Context(), agents.NewAgent{
 		Email: ctx.FormValue("email"), Name: ctx.FormValue("name"), Password: ctx.FormValue("password"),
 		Role: agents.Role(ctx.FormValue("role")), Locale: i18n.Supported(ctx.FormValue("locale")), Timezone: ctx.FormValue("timezone"),
 	})
+	if err == nil && ext != "" {
+		// NewAgent has no extension; the account exists by now, so a failure here is reported
+		// and the admin can set the extension in the agent's row.
+		_, err = c.Agents.Update(r.Context(), a.ID, agents.AgentChange{Extension: &ext})
+	}
 	return c.afterAdmin(ctx, "/admin/agents", "AgentCreated", err)
+}
+
+// extensionRE is what an agent's phone extension may be: the digits the PBX rings.
+var extensionRE = regexp.MustCompile(`^[0-9]{1,20}$`)
+
+// extension checks an extension from a form; empty means the agent has no phone.
+func (c *Console) extension(ctx echo.Context, v string) (string, error) {
+	v = strings.TrimSpace(v)
+	if v != "" && !extensionRE.MatchString(v) {
+		return "", fmt.Errorf("%s: %w", c.localizer(ctx).T("ErrExtension"), inbox.ErrInvalid)
+	}
+	return v, nil
 }
 
 func (c *Console) updateAgent(ctx echo.Context) error {
@@ -55,7 +79,17 @@ func (c *Console) updateAgent(ctx echo.Context) error {
 	if teams == nil {
 		teams = []string{}
 	}
-	_, err = c.Agents.Update(ctx.Request().Context(), ctx.Param("id"), agents.AgentChange{Role: &role, Disabled: &disabled, TeamIDs: &teams})
+	ch := agents.AgentChange{Role: &role, Disabled: &disabled, TeamIDs: &teams}
+	// Only a form that has the field changes the extension, so an older form or a script that
+	// posts role and teams alone does not wipe it.
+	if _, ok := form["extension"]; ok {
+		ext, err := c.extension(ctx, form.Get("extension"))
+		if err != nil {
+			return c.afterAdmin(ctx, "/admin/agents", "", err)
+		}
+		ch.Extension = &ext
+	}
+	_, err = c.Agents.Update(ctx.Request().Context(), ctx.Param("id"), ch)
 	if err == nil && disabled {
 		c.hub.dropAgent(ctx.Param("id"))
 	}

@@ -52,6 +52,9 @@ type Deps struct {
 	// Recordings streams call recordings to agents' audio players; nil leaves recordings
 	// unplayable (the timeline still says there is one). *voice.Connector implements it.
 	Recordings Recordings
+	// Originator places click-to-call calls; nil (or an agent without an extension) offers no
+	// Call buttons. *voice.Connector implements it.
+	Originator Originator
 	// WhatsApp lists the approved templates the composer offers outside WhatsApp's 24-hour
 	// window; nil offers none. *whatsapp.Connector implements it.
 	WhatsApp WhatsAppTemplates
@@ -193,6 +196,7 @@ func (c *Console) Register(e *echo.Echo) {
 	in.POST("/conversations/:id/tags", c.setTags)
 	in.POST("/conversations/bulk", c.bulk)
 	in.POST("/customers/:id/merge", c.merge)
+	in.POST("/customers/:id/call", c.callCustomer)
 	in.GET("/files/:msg/:sha", c.attachment)
 	in.GET("/canned", c.cannedPicker)
 	in.GET("/calls/:id/recording", c.recording)

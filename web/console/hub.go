@@ -277,6 +277,7 @@ func (fc *frameCache) viewer(s *socket) (templates.Viewer, error) {
 	}
 	v, err := fc.h.c.viewer(fc.ctx, s.agent.Locale, s.agent.Timezone)
 	if err == nil {
+		v.CanCall = fc.h.c.canCall(s.agent) // part of vkey, so sockets sharing a key agree
 		fc.viewers[s.vkey] = v
 	}
 	return v, err

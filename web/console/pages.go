@@ -30,6 +30,7 @@ func (c *Console) page(ctx echo.Context, title string) (templates.Page, error) {
 	if err != nil {
 		return templates.Page{}, err
 	}
+	v.CanCall = c.canCall(a)
 	return templates.Page{Viewer: v, Me: a, CSRF: session(ctx).CSRFToken, Title: v.T(title), Hub: c.hub.ID(), Seq: seq,
 		Assets: c.assets.urls, Canned: c.Canned != nil}, nil
 }

@@ -22,7 +22,7 @@ type socket struct {
 	conn    *websocket.Conn
 	agent   agents.Agent
 	session string
-	vkey    string // language and zone: sockets with equal keys get identical fragments
+	vkey    string // language, zone and click-to-call: sockets with equal keys get identical fragments
 	send    chan *websocket.PreparedMessage
 	closed  bool
 	sentSeq uint64
@@ -95,7 +95,7 @@ func (c *Console) websocket(ctx echo.Context) error {
 	if err != nil {
 		return nil // the upgrader has answered already
 	}
-	s := &socket{conn: conn, agent: a, session: session(ctx).ID, vkey: a.Locale + "|" + a.Timezone,
+	s := &socket{conn: conn, agent: a, session: session(ctx).ID, vkey: viewerKey(a, c.canCall(a)),
 		send: make(chan *websocket.PreparedMessage, c.opt.SendBuffer)}
 	c.hub.register(s)
 	go c.hub.write(s)

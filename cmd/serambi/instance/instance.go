@@ -217,7 +217,7 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	// Only a connector that exists may fill these: a nil *voice.Connector in an interface field
 	// would switch the feature on with nothing behind it.
 	if chans.voice != nil {
-		cd.Calls, cd.Recordings = chans.voice, chans.voice
+		cd.Calls, cd.Recordings, cd.Originator = chans.voice, chans.voice, chans.voice
 	}
 	if chans.whatsapp != nil {
 		cd.WhatsApp = chans.whatsapp
