@@ -91,3 +91,13 @@ func mentionSegments(text string) []segment {
 	}
 	return out
 }
+
+// MetaImagesShown marks a message copy whose remote images the console has pointed at the image
+// proxy, for one agent's view. It is never stored.
+const MetaImagesShown = "serambi.imagesShown"
+
+// ImagesBlocked reports whether an email has remote images that are not shown: the connector
+// counted them when it blocked them (email.remoteImages).
+func ImagesBlocked(m inbox.Message) bool {
+	return m.Meta["email.remoteImages"] != "" && m.Meta["email.remoteImages"] != "0" && m.Meta[MetaImagesShown] == ""
+}

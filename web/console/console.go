@@ -26,6 +26,7 @@ import (
 	"github.com/serambi/serambi/i18n"
 	"github.com/serambi/serambi/inbox"
 	"github.com/serambi/serambi/templates"
+	"github.com/serambi/serambi/web/imageproxy"
 )
 
 // CommercePanel renders the commerce part of the customer sidebar (cart, orders, value, loyalty).
@@ -58,6 +59,9 @@ type Deps struct {
 	// WhatsApp lists the approved templates the composer offers outside WhatsApp's 24-hour
 	// window; nil offers none. *whatsapp.Connector implements it.
 	WhatsApp WhatsAppTemplates
+	// Images shows emails' remote images through Serambi when an agent asks to; nil keeps
+	// them blocked.
+	Images ImageProxy
 	// Channels reports each configured connector's state for the admin's Channels page; nil
 	// lists every channel as not configured.
 	Channels func(ctx context.Context) []ChannelStatus
@@ -189,6 +193,10 @@ func (c *Console) Register(e *echo.Echo) {
 	in.GET("/list/rows", c.moreRows)
 	in.GET("/conversations/:id", c.conversationPage)
 	in.GET("/conversations/:id/messages", c.olderMessages)
+	in.GET("/conversations/:id/messages/:msg/images", c.showImages)
+	if c.Images != nil {
+		in.GET(imageproxy.Path, echo.WrapHandler(c.Images))
+	}
 	in.POST("/conversations/:id/send", c.send)
 	in.POST("/conversations/:id/status", c.setStatus)
 	in.POST("/conversations/:id/assign", c.assign)
