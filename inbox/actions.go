@@ -368,6 +368,8 @@ func (x *Inbox) Merge(ctx context.Context, survivorID, loserID, actorID string) 
 	if err := x.store.MergeCustomers(ctx, survivor.ID, loser.ID, now); err != nil {
 		return Customer{}, fmt.Errorf("merge %s into %s: %w", loser.ID, survivor.ID, err)
 	}
+	x.convIDs.forget(loser.ID)
+	x.convIDs.forget(survivor.ID)
 	for _, pair := range [][2]string{{survivor.ID, loser.ID}, {loser.ID, survivor.ID}} {
 		if err := x.store.DeleteSuggestion(ctx, pair[0], pair[1]); err != nil && !errors.Is(err, ErrNotFound) {
 			x.log.Warn("could not drop merge suggestion", "customer", pair[0], "other", pair[1], "err", err)

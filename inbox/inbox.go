@@ -42,12 +42,15 @@ type Inbox struct {
 	// wakeOutbox tells the local dispatcher that a job is waiting, so a reply leaves at once
 	// rather than at the next poll.
 	wakeOutbox func()
+	// convIDs remembers customers' conversation ids for Ingest.
+	convIDs *idCache
 }
 
 // New returns an Inbox. now is the clock (time.Now in production).
 func New(store Store, events bus.Publisher, norm Normalizer, now func() time.Time, log *slog.Logger) *Inbox {
 	return &Inbox{store: store, events: events, norm: norm, now: func() time.Time { return now().UTC() },
-		log: log, metrics: noMetrics{}, wakeOutbox: func() {}, policies: map[Channel]ReplyPolicy{}}
+		log: log, metrics: noMetrics{}, wakeOutbox: func() {}, policies: map[Channel]ReplyPolicy{},
+		convIDs: newIDCache(50_000)}
 }
 
 // SetMetrics sets where the inbox reports its counters.
@@ -102,37 +105,68 @@ func (x *Inbox) Ingest(ctx context.Context, in Inbound) (IngestResult, error) {
 		return IngestResult{}, err
 	}
 	now := x.now()
-	customerID, err := x.resolveCustomer(ctx, in.Name, ids, now)
-	if err != nil {
-		return IngestResult{}, err
+	text := cleanText(in.Text)
+	for attempt := 0; ; attempt++ {
+		customerID, err := x.resolveCustomer(ctx, in.Name, ids, now)
+		if err != nil {
+			return IngestResult{}, err
+		}
+		convID, err := x.conversationOf(ctx, customerID, now)
+		if err != nil {
+			return IngestResult{}, err
+		}
+		m := Message{
+			ID: NewID(), ConversationID: convID, CustomerID: customerID, Direction: DirectionIn,
+			Channel: in.Channel, ExternalID: in.ExternalID, ThreadKey: in.ThreadKey,
+			Subject: cleanText(in.Subject), Text: text, HTML: in.HTML, Attachments: in.Attachments,
+			AuthorID: customerID, Meta: in.Meta, SentAt: in.SentAt.UTC(), CreatedAt: now,
+		}
+		stored, after, dup, err := x.store.InsertInbound(ctx, m, x.inboundPatch(m))
+		if errors.Is(err, ErrNotFound) && attempt < 2 {
+			// The conversation went away since it was remembered: the customer was merged into
+			// another (here or on another instance). Resolve again, to the survivor.
+			x.convIDs.forget(customerID)
+			continue
+		}
+		if err != nil {
+			return IngestResult{}, fmt.Errorf("insert %s message %s: %w", in.Channel, in.ExternalID, err)
+		}
+		if dup {
+			return x.duplicate(ctx, stored)
+		}
+		if after, err = x.inboundRecorded(ctx, after, stored); err != nil {
+			return IngestResult{}, err
+		}
+		x.metrics.Ingested(in.Channel, false)
+		return IngestResult{Message: stored, Conversation: after, CustomerID: customerID}, nil
+	}
+}
+
+// conversationOf returns the id of the customer's conversation, creating it on their first
+// message. A customer has one conversation for life, so the id is remembered; the only way it
+// stops being right is a merge that deletes it, which InsertInbound reports.
+func (x *Inbox) conversationOf(ctx context.Context, customerID string, now time.Time) (string, error) {
+	if id, ok := x.convIDs.get(customerID); ok {
+		return id, nil
 	}
 	conv, err := x.store.EnsureConversation(ctx, Conversation{
 		ID: NewID(), CustomerID: customerID, Status: StatusOpen, Tags: []string{},
 		Channels: []Channel{}, CreatedAt: now, UpdatedAt: now,
 	})
 	if err != nil {
-		return IngestResult{}, fmt.Errorf("ensure conversation of customer %s: %w", customerID, err)
+		return "", fmt.Errorf("ensure conversation of customer %s: %w", customerID, err)
 	}
-	text := cleanText(in.Text)
-	m := Message{
-		ID: NewID(), ConversationID: conv.ID, CustomerID: customerID, Direction: DirectionIn,
-		Channel: in.Channel, ExternalID: in.ExternalID, ThreadKey: in.ThreadKey,
-		Subject: cleanText(in.Subject), Text: text, HTML: in.HTML, Attachments: in.Attachments,
-		AuthorID: customerID, Meta: in.Meta, SentAt: in.SentAt.UTC(), CreatedAt: now,
+	x.convIDs.put(customerID, conv.ID)
+	return conv.ID, nil
+}
+
+// inboundPatch is what an inbound message does to its conversation.
+func (x *Inbox) inboundPatch(m Message) ConversationPatch {
+	return ConversationPatch{
+		Activity: &Activity{MessageID: m.ID, At: m.CreatedAt, Channel: m.Channel,
+			Preview: preview(m.Subject, m.Text, len(m.Attachments)), Inbound: true},
+		UpdatedAt: x.now(),
 	}
-	stored, dup, err := x.store.InsertMessage(ctx, m)
-	if err != nil {
-		return IngestResult{}, fmt.Errorf("insert %s message %s: %w", in.Channel, in.ExternalID, err)
-	}
-	if dup {
-		return x.duplicate(ctx, stored)
-	}
-	after, err := x.recordInbound(ctx, conv, stored)
-	if err != nil {
-		return IngestResult{}, err
-	}
-	x.metrics.Ingested(in.Channel, false)
-	return IngestResult{Message: stored, Conversation: after, CustomerID: customerID}, nil
 }
 
 func (x *Inbox) duplicate(ctx context.Context, m Message) (IngestResult, error) {
@@ -152,14 +186,10 @@ func (x *Inbox) duplicate(ctx context.Context, m Message) (IngestResult, error) 
 	return IngestResult{Message: m, Conversation: conv, CustomerID: m.CustomerID, Duplicate: true}, nil
 }
 
-// recordInbound is what follows storing an inbound message: the conversation's activity, a
-// reopen when it was resolved or snoozed, and the events that tell the console.
+// recordInbound records a stored inbound message's activity on its conversation, for a message
+// whose first attempt stopped after storing it.
 func (x *Inbox) recordInbound(ctx context.Context, conv Conversation, m Message) (Conversation, error) {
-	_, after, err := x.store.UpdateConversation(ctx, conv.ID, ConversationPatch{
-		Activity: &Activity{MessageID: m.ID, At: m.CreatedAt, Channel: m.Channel,
-			Preview: preview(m.Subject, m.Text, len(m.Attachments)), Inbound: true},
-		UpdatedAt: x.now(),
-	})
+	_, after, err := x.store.UpdateConversation(ctx, conv.ID, x.inboundPatch(m))
 	if errors.Is(err, ErrConflict) {
 		// A concurrent delivery of the same message recorded it first, and announced it.
 		return x.store.ConversationByID(ctx, conv.ID)
@@ -167,13 +197,20 @@ func (x *Inbox) recordInbound(ctx context.Context, conv Conversation, m Message)
 	if err != nil {
 		return Conversation{}, fmt.Errorf("record activity on conversation %s: %w", conv.ID, err)
 	}
+	return x.inboundRecorded(ctx, after, m)
+}
+
+// inboundRecorded follows an inbound message's activity: a reopen when the conversation was
+// resolved or snoozed, and the events that tell the console.
+func (x *Inbox) inboundRecorded(ctx context.Context, after Conversation, m Message) (Conversation, error) {
 	if after.Status == StatusResolved || after.Status == StatusSnoozed {
+		var err error
 		if after, err = x.reopen(ctx, after, x.now()); err != nil {
 			return Conversation{}, err
 		}
 	}
-	x.events.Publish(ctx, bus.Event{Topic: bus.MessageAdded, ConversationID: conv.ID, CustomerID: m.CustomerID, MessageID: m.ID, At: m.CreatedAt})
-	x.events.Publish(ctx, bus.Event{Topic: bus.ConversationChanged, ConversationID: conv.ID, CustomerID: m.CustomerID, At: m.CreatedAt})
+	x.events.Publish(ctx, bus.Event{Topic: bus.MessageAdded, ConversationID: after.ID, CustomerID: m.CustomerID, MessageID: m.ID, At: m.CreatedAt})
+	x.events.Publish(ctx, bus.Event{Topic: bus.ConversationChanged, ConversationID: after.ID, CustomerID: m.CustomerID, At: m.CreatedAt})
 	return after, nil
 }
 

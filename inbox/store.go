@@ -47,6 +47,14 @@ type Store interface {
 	// InsertMessage stores m. When m.ExternalID is set and (Channel, ExternalID) is stored
 	// already, it returns the stored message and true and stores nothing.
 	InsertMessage(ctx context.Context, m Message) (Message, bool, error)
+	// InsertInbound stores an inbound message and applies p (its activity) to its conversation,
+	// m.ConversationID, as one step where the store can: SQLite does both in one transaction;
+	// MongoDB inserts, then updates, and a crash between the two is finished by Ingest's retry
+	// (which finds the message stored and its activity missing). A repeat of (Channel,
+	// ExternalID) stores and changes nothing and returns the stored message with dup true; so
+	// does a two-step store whose activity a racing duplicate recorded between the steps. When
+	// the conversation does not exist, nothing is stored and the error is ErrNotFound.
+	InsertInbound(ctx context.Context, m Message, p ConversationPatch) (stored Message, after Conversation, dup bool, err error)
 	MessageByID(ctx context.Context, id string) (Message, error)
 	MessageByExternalID(ctx context.Context, ch Channel, externalID string) (Message, error)
 	// ListMessages returns a conversation's messages newest first, strictly before the cursor.

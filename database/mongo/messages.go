@@ -122,6 +122,32 @@ func (s *Store) InsertMessage(ctx context.Context, m inbox.Message) (inbox.Messa
 	return stored.message(), true, nil
 }
 
+// InsertInbound inserts m, then applies p to its conversation. FerretDB has no transactions, so
+// these are two writes: when the conversation is gone the message is taken out again, and a
+// crash between them leaves a stored message without its activity, which inbox.Ingest's retry
+// completes (it sees the duplicate and a conversation that has not caught up).
+func (s *Store) InsertInbound(ctx context.Context, m inbox.Message, p inbox.ConversationPatch) (inbox.Message, inbox.Conversation, bool, error) {
+	stored, dup, err := s.InsertMessage(ctx, m)
+	if err != nil || dup {
+		return stored, inbox.Conversation{}, dup, err
+	}
+	_, after, err := s.UpdateConversation(ctx, m.ConversationID, p)
+	if errors.Is(err, inbox.ErrConflict) {
+		// A duplicate delivery found the message without its activity and recorded it first.
+		after, err = s.ConversationByID(ctx, m.ConversationID)
+		return stored, after, true, err
+	}
+	if errors.Is(err, inbox.ErrNotFound) {
+		if _, derr := s.messages.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: m.ID}}); derr != nil {
+			return inbox.Message{}, inbox.Conversation{}, false, fmt.Errorf("mongo: take back message %s of missing conversation %s: %w", m.ID, m.ConversationID, derr)
+		}
+	}
+	if err != nil {
+		return inbox.Message{}, inbox.Conversation{}, false, err
+	}
+	return stored, after, false, nil
+}
+
 func (s *Store) messageDoc(ctx context.Context, filter bson.D) (messageDoc, error) {
 	var d messageDoc
 	if err := s.messages.FindOne(ctx, filter).Decode(&d); err != nil {

@@ -92,12 +92,12 @@ func (s *Store) CreateAgent(ctx context.Context, a agents.Agent) error {
 
 // AgentByID returns an agent by id.
 func (s *Store) AgentByID(ctx context.Context, id string) (agents.Agent, error) {
-	return oneAgent(scanAgents(s.reader(ctx).query(`SELECT `+agentCols+` FROM agents WHERE id = ?`, id)))
+	return oneAgent(scanAgents(s.lookup(ctx).query(`SELECT `+agentCols+` FROM agents WHERE id = ?`, id)))
 }
 
 // AgentByEmail returns the agent with that (lower-cased) email.
 func (s *Store) AgentByEmail(ctx context.Context, email string) (agents.Agent, error) {
-	return oneAgent(scanAgents(s.reader(ctx).query(`SELECT `+agentCols+` FROM agents WHERE email = ?`, strings.ToLower(email))))
+	return oneAgent(scanAgents(s.lookup(ctx).query(`SELECT `+agentCols+` FROM agents WHERE email = ?`, strings.ToLower(email))))
 }
 
 // ListAgents lists every agent ordered by name.
@@ -156,7 +156,7 @@ func (s *Store) CreateSession(ctx context.Context, x agents.Session) error {
 
 // SessionByID returns a session by its id (the token's hash).
 func (s *Store) SessionByID(ctx context.Context, id string) (agents.Session, error) {
-	list, err := scanSessions(s.reader(ctx).query(`SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
+	list, err := scanSessions(s.lookup(ctx).query(`SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
 	if err != nil {
 		return agents.Session{}, err
 	}

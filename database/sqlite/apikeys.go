@@ -45,7 +45,7 @@ func scanKey(q querier, where string, args ...any) ([]agents.APIKey, error) {
 
 // APIKeyByHash returns the key with that hash, revoked or not.
 func (s *Store) APIKeyByHash(ctx context.Context, hash string) (agents.APIKey, error) {
-	keys, err := scanKey(s.reader(ctx), `WHERE hash = ?`, hash)
+	keys, err := scanKey(s.lookup(ctx), `WHERE hash = ?`, hash)
 	if err != nil {
 		return agents.APIKey{}, err
 	}

@@ -148,7 +148,7 @@ func readCart(q querier, sqlText string, args ...any) (commerce.Cart, error) {
 
 // CartByID returns a cart.
 func (s *Store) CartByID(ctx context.Context, id string) (commerce.Cart, error) {
-	c, err := readCart(s.reader(ctx), `SELECT `+cartColumns+` FROM commerce_carts WHERE id = ?`, id)
+	c, err := readCart(s.lookup(ctx), `SELECT `+cartColumns+` FROM commerce_carts WHERE id = ?`, id)
 	if err != nil {
 		return c, fmt.Errorf("cart %s: %w", id, err)
 	}
@@ -260,7 +260,7 @@ func (s *Store) UpdateOrder(ctx context.Context, id string, fn func(commerce.Ord
 
 // OrderByID returns an order.
 func (s *Store) OrderByID(ctx context.Context, id string) (commerce.Order, error) {
-	o, found, err := readOrder(s.reader(ctx), `SELECT `+orderColumns+` FROM commerce_orders WHERE id = ?`, id)
+	o, found, err := readOrder(s.lookup(ctx), `SELECT `+orderColumns+` FROM commerce_orders WHERE id = ?`, id)
 	if err == nil && !found {
 		err = inbox.ErrNotFound
 	}
@@ -378,7 +378,7 @@ func (s *Store) UpdateLoyalty(ctx context.Context, shopCustomerID string, fn fun
 func (s *Store) LoyaltyOf(ctx context.Context, customerID string) (commerce.Loyalty, error) {
 	var l commerce.Loyalty
 	var cust string
-	found, err := readDoc(s.reader(ctx), `SELECT doc, customer_id FROM commerce_loyalty WHERE customer_id = ?
+	found, err := readDoc(s.lookup(ctx), `SELECT doc, customer_id FROM commerce_loyalty WHERE customer_id = ?
 		ORDER BY shop_updated_at DESC LIMIT 1`, []any{customerID}, &l, &cust)
 	if err == nil && !found {
 		err = inbox.ErrNotFound
@@ -412,7 +412,7 @@ func (s *Store) MoveCustomer(ctx context.Context, from, to string) error {
 // SeenDelivery reports whether a webhook delivery was recorded.
 func (s *Store) SeenDelivery(ctx context.Context, source, id string) (bool, error) {
 	var one int
-	err := queryOne(s.reader(ctx), `SELECT 1 FROM commerce_deliveries WHERE source = ? AND id = ?`, []any{source, id}, &one)
+	err := queryOne(s.lookup(ctx), `SELECT 1 FROM commerce_deliveries WHERE source = ? AND id = ?`, []any{source, id}, &one)
 	if errors.Is(err, inbox.ErrNotFound) {
 		return false, nil
 	}

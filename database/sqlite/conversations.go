@@ -131,7 +131,7 @@ func loadConversation(q querier, where string, arg any) (inbox.Conversation, err
 // EnsureConversation stores c unless its customer has a conversation, and returns the one.
 func (s *Store) EnsureConversation(ctx context.Context, c inbox.Conversation) (inbox.Conversation, error) {
 	// Almost always the conversation exists: answer from the read pool without queueing a write.
-	got, err := loadConversation(s.reader(ctx), "c.customer_id = ?", c.CustomerID)
+	got, err := loadConversation(s.lookup(ctx), "c.customer_id = ?", c.CustomerID)
 	if !errors.Is(err, inbox.ErrNotFound) {
 		return got, err
 	}
@@ -158,12 +158,12 @@ func (s *Store) EnsureConversation(ctx context.Context, c inbox.Conversation) (i
 
 // ConversationByID returns a conversation by id.
 func (s *Store) ConversationByID(ctx context.Context, id string) (inbox.Conversation, error) {
-	return loadConversation(s.reader(ctx), "c.id = ?", id)
+	return loadConversation(s.lookup(ctx), "c.id = ?", id)
 }
 
 // ConversationByCustomer returns a customer's conversation.
 func (s *Store) ConversationByCustomer(ctx context.Context, customerID string) (inbox.Conversation, error) {
-	return loadConversation(s.reader(ctx), "c.customer_id = ?", customerID)
+	return loadConversation(s.lookup(ctx), "c.customer_id = ?", customerID)
 }
 
 // UpdateConversation applies p atomically and returns the conversation before and after.

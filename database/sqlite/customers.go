@@ -123,12 +123,12 @@ func loadCustomer(q querier, id string) (inbox.Customer, error) {
 
 // CustomerByID returns the customer as stored, MergedInto included.
 func (s *Store) CustomerByID(ctx context.Context, id string) (inbox.Customer, error) {
-	return loadCustomer(s.reader(ctx), id)
+	return loadCustomer(s.lookup(ctx), id)
 }
 
 // CustomerIDByIdentity returns the owner of a claimed identity.
 func (s *Store) CustomerIDByIdentity(ctx context.Context, kind inbox.IdentityKind, value string) (string, error) {
-	owner, err := claimOwner(s.reader(ctx), kind, value)
+	owner, err := claimOwner(s.lookup(ctx), kind, value)
 	if errors.Is(err, inbox.ErrNotFound) {
 		return "", fmt.Errorf("identity %s:%s: %w", kind, value, inbox.ErrNotFound)
 	}
@@ -137,7 +137,7 @@ func (s *Store) CustomerIDByIdentity(ctx context.Context, kind inbox.IdentityKin
 
 // CustomersWithIdentity lists every customer holding kind:value, verified or not.
 func (s *Store) CustomersWithIdentity(ctx context.Context, kind inbox.IdentityKind, value string) ([]string, error) {
-	rows, err := s.reader(ctx).query(`SELECT customer_id FROM identities WHERE kind = ? AND value = ? ORDER BY customer_id`, string(kind), value)
+	rows, err := s.lookup(ctx).query(`SELECT customer_id FROM identities WHERE kind = ? AND value = ? ORDER BY customer_id`, string(kind), value)
 	if err != nil {
 		return nil, err
 	}

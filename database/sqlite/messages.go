@@ -120,9 +120,48 @@ func (s *Store) InsertMessage(ctx context.Context, m inbox.Message) (inbox.Messa
 	return out, dup, nil
 }
 
+// InsertInbound stores m and applies p to its conversation in one transaction.
+func (s *Store) InsertInbound(ctx context.Context, m inbox.Message, p inbox.ConversationPatch) (inbox.Message, inbox.Conversation, bool, error) {
+	vals, err := msgValues(m)
+	if err != nil {
+		return inbox.Message{}, inbox.Conversation{}, false, err
+	}
+	out, dup := asStored(m), false
+	var after inbox.Conversation
+	err = s.write(ctx, func(w *writer) error {
+		n, err := affected(w.exec(`INSERT INTO messages (`+msgCols+`) VALUES (`+placeholders(msgColCount)+`)
+			ON CONFLICT (channel, external_id) WHERE external_id <> '' DO NOTHING`, vals...))
+		if err != nil {
+			if isConstraint(err) {
+				return fmt.Errorf("message %s: %w", m.ID, inbox.ErrConflict)
+			}
+			return err
+		}
+		if n == 0 {
+			stored, err := loadMessage(w, byExternalID, string(m.Channel), m.ExternalID)
+			if err != nil {
+				return err
+			}
+			out, dup = stored, true
+			return nil
+		}
+		// An error from here rolls the insert back with it (the writer's savepoint).
+		b, err := loadConversation(w, "c.id = ?", m.ConversationID)
+		if err != nil {
+			return err
+		}
+		after = applyPatch(b, p)
+		return saveConversation(w, b, after)
+	})
+	if err != nil {
+		return inbox.Message{}, inbox.Conversation{}, false, err
+	}
+	return out, after, dup, nil
+}
+
 // MessageByID returns a message by id.
 func (s *Store) MessageByID(ctx context.Context, id string) (inbox.Message, error) {
-	return loadMessage(s.reader(ctx), "id = ?", id)
+	return loadMessage(s.lookup(ctx), "id = ?", id)
 }
 
 // MessageByExternalID returns the message a channel knows by externalID.
@@ -130,7 +169,7 @@ func (s *Store) MessageByExternalID(ctx context.Context, ch inbox.Channel, exter
 	if externalID == "" {
 		return inbox.Message{}, fmt.Errorf("empty external id: %w", inbox.ErrNotFound)
 	}
-	return loadMessage(s.reader(ctx), byExternalID, string(ch), externalID)
+	return loadMessage(s.lookup(ctx), byExternalID, string(ch), externalID)
 }
 
 // ListMessages returns a conversation's messages newest first, strictly before the cursor.

@@ -473,11 +473,27 @@ type querier interface {
 type reader struct {
 	s   *Store
 	ctx context.Context
+	// caller is the caller's context when ctx is detached from it (lookup): checked once before
+	// the query instead of watched during it.
+	caller context.Context
 }
 
 func (s *Store) reader(ctx context.Context) reader { return reader{s: s, ctx: ctx} }
 
+// lookup is reader for queries that find rows by a unique key. They take microseconds, so the
+// caller's cancellation is checked before they start and not watched while they run: watching
+// costs the driver and database/sql a goroutine each per query, which on the ingest path was
+// more than the lookups themselves.
+func (s *Store) lookup(ctx context.Context) reader {
+	return reader{s: s, ctx: context.WithoutCancel(ctx), caller: ctx}
+}
+
 func (r reader) query(q string, args ...any) (*sql.Rows, error) {
+	if r.caller != nil {
+		if err := r.caller.Err(); err != nil {
+			return nil, err
+		}
+	}
 	st, err := r.s.rstmts.get(r.ctx, q)
 	if err != nil {
 		return nil, err

@@ -708,6 +708,50 @@ func runMessages(t *testing.T, open func(t *testing.T) inbox.Store) {
 		}
 	})
 
+	t.Run("InsertInbound stores the message and records its activity; a repeat changes nothing", func(t *testing.T) {
+		s := open(t)
+		cust := createCustomer(t, s, "A")
+		conv := createConversation(t, s, cust.ID)
+		m := inboundMessage(conv, Base().Add(time.Minute), "ada stok?")
+		m.Channel, m.ExternalID = inbox.ChannelWhatsApp, "wamid.1"
+		patch := inbox.ConversationPatch{Activity: &inbox.Activity{MessageID: m.ID, At: m.CreatedAt,
+			Channel: m.Channel, Preview: "ada stok?", Inbound: true}, UpdatedAt: m.CreatedAt}
+		stored, after, dup, err := s.InsertInbound(t.Context(), m, patch)
+		must(t, err, "insert inbound")
+		if dup || stored.ID != m.ID {
+			t.Fatalf("first insert: dup %v, id %s; want a new message %s", dup, stored.ID, m.ID)
+		}
+		if after.ID != conv.ID || after.Unread != 1 || after.Preview != "ada stok?" || after.LastChannel != inbox.ChannelWhatsApp ||
+			!after.LastMessageAt.Equal(m.CreatedAt) {
+			t.Fatalf("conversation after: %+v; want the activity recorded", after)
+		}
+		again := m
+		again.ID = inbox.NewID()
+		patch.Activity.MessageID = again.ID
+		stored, _, dup, err = s.InsertInbound(t.Context(), again, patch)
+		must(t, err, "insert the same external id again")
+		if !dup || stored.ID != m.ID {
+			t.Fatalf("repeat: dup %v, id %s; want the stored %s", dup, stored.ID, m.ID)
+		}
+		got, err := s.ConversationByID(t.Context(), conv.ID)
+		must(t, err, "conversation")
+		if got.Unread != 1 {
+			t.Errorf("unread %d after a repeat; want 1", got.Unread)
+		}
+	})
+
+	t.Run("InsertInbound into a missing conversation stores nothing", func(t *testing.T) {
+		s := open(t)
+		cust := createCustomer(t, s, "A")
+		m := inboundMessage(inbox.Conversation{ID: inbox.NewID(), CustomerID: cust.ID}, Base(), "halo")
+		m.Channel, m.ExternalID = inbox.ChannelTelegram, "42"
+		_, _, _, err := s.InsertInbound(t.Context(), m, inbox.ConversationPatch{Activity: &inbox.Activity{
+			MessageID: m.ID, At: m.CreatedAt, Inbound: true}})
+		notFound(t, err, "insert into a missing conversation")
+		_, err = s.MessageByExternalID(t.Context(), m.Channel, m.ExternalID)
+		notFound(t, err, "the message of a refused insert")
+	})
+
 	t.Run("the same external id on two channels is two messages", func(t *testing.T) {
 		s := open(t)
 		cust := createCustomer(t, s, "A")

@@ -698,23 +698,27 @@ func runChannelEvents(t *testing.T, open func(t *testing.T) inbox.Store) {
 	})
 }
 
-// failingActivity is the real store with one fault injected: the first UpdateConversation that
-// records activity fails, as a timeout or a crash between two steps would.
+// failingActivity is the real store recording an inbound message in two steps, as the MongoDB
+// store does, with one fault injected: the first delivery's second step (its activity) fails,
+// as a timeout or a crash between the two would.
 type failingActivity struct {
 	inbox.Store
 	mu     sync.Mutex
 	failed bool
 }
 
-func (f *failingActivity) UpdateConversation(ctx context.Context, id string, p inbox.ConversationPatch) (inbox.Conversation, inbox.Conversation, error) {
+func (f *failingActivity) InsertInbound(ctx context.Context, m inbox.Message, p inbox.ConversationPatch) (inbox.Message, inbox.Conversation, bool, error) {
 	f.mu.Lock()
-	fail := p.Activity != nil && !f.failed
-	f.failed = f.failed || fail
+	fail := !f.failed
+	f.failed = true
 	f.mu.Unlock()
-	if fail {
-		return inbox.Conversation{}, inbox.Conversation{}, errors.New("injected: connection lost")
+	if !fail {
+		return f.Store.InsertInbound(ctx, m, p)
 	}
-	return f.Store.UpdateConversation(ctx, id, p)
+	if _, _, err := f.Store.InsertMessage(ctx, m); err != nil {
+		return inbox.Message{}, inbox.Conversation{}, false, err
+	}
+	return inbox.Message{}, inbox.Conversation{}, false, errors.New("injected: connection lost")
 }
 
 func runRetries(t *testing.T, open func(t *testing.T) inbox.Store) {
@@ -740,24 +744,34 @@ func runRetries(t *testing.T, open func(t *testing.T) inbox.Store) {
 	})
 }
 
-// pausingActivity is the real store with the first activity update held until release is
-// closed: a duplicate delivery can then run while the first delivery is between its two steps.
+// pausingActivity is the real store made to record an inbound message in two steps, as the
+// MongoDB store does (insert, then activity), with the first delivery held between them until
+// release is closed: a duplicate delivery can then run while the first is half done.
 type pausingActivity struct {
 	inbox.Store
 	once             sync.Once
 	entered, release chan struct{}
 }
 
-func (p *pausingActivity) UpdateConversation(ctx context.Context, id string, patch inbox.ConversationPatch) (inbox.Conversation, inbox.Conversation, error) {
-	if patch.Activity != nil {
-		first := false
-		p.once.Do(func() { first = true })
-		if first {
-			close(p.entered)
-			<-p.release
-		}
+func (p *pausingActivity) InsertInbound(ctx context.Context, m inbox.Message, patch inbox.ConversationPatch) (inbox.Message, inbox.Conversation, bool, error) {
+	first := false
+	p.once.Do(func() { first = true })
+	if !first {
+		return p.Store.InsertInbound(ctx, m, patch)
 	}
-	return p.Store.UpdateConversation(ctx, id, patch)
+	stored, dup, err := p.Store.InsertMessage(ctx, m)
+	if err != nil || dup {
+		return stored, inbox.Conversation{}, dup, err
+	}
+	close(p.entered)
+	<-p.release
+	_, after, err := p.Store.UpdateConversation(ctx, m.ConversationID, patch)
+	if errors.Is(err, inbox.ErrConflict) {
+		// The duplicate finished the job meanwhile (the contract of InsertInbound).
+		after, err = p.Store.ConversationByID(ctx, m.ConversationID)
+		return stored, after, true, err
+	}
+	return stored, after, false, err
 }
 
 // runRacingDuplicates checks that a duplicate delivery arriving while the first is still
