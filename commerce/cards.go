@@ -3,6 +3,7 @@ package commerce
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -13,10 +14,15 @@ import (
 // completely (a channel renders it without reading commerce data), and its Text is the plain
 // fallback for channels that show text only:
 //
-//	card=product  sku name price currency image url stock(ok|low|out)
-//	card=order    order number status payment fulfillment total currency carrier tracking trackingUrl pickup
+//	card=product  sku name price currency digits image url stock(ok|low|out)
+//	card=order    order number status payment fulfillment total currency digits carrier tracking trackingUrl pickup
 //
-// price and total are minor units, as everywhere. Each channel renders the card natively from
+// price and total are minor units, as everywhere, and digits is the currency's minor unit
+// (MinorDigits), so a channel can format an amount without knowing currencies. Because most
+// channels cannot localise, the card also carries its words in the customer's language (lang):
+// priceText or totalText (the formatted amount, the rupiah without cents), statusText, and
+// button, the label of the link (url or trackingUrl). Links that are not http(s) are left out
+// of Meta and Text: shops' data reaches customers here. Each channel renders the card natively from
 // Meta (widget: card with image and button; email: an HTML block; Telegram: photo with caption and
 // an inline URL button; WhatsApp: image with caption and link); the console timeline shows the card
 // with templates.CommerceCard.
@@ -47,16 +53,21 @@ func (s *Service) SendProductCard(ctx context.Context, r CardRequest, sku string
 		return inbox.Message{}, fmt.Errorf("product %s: %w", sku, inbox.ErrNotFound)
 	}
 	p := ps[0]
+	lang := cardLang(r.Lang)
+	price := customerMoney(lang, p.Price, p.Currency)
 	meta := map[string]string{
 		"card": CardProduct, "sku": p.SKU, "name": p.Name, "price": strconv.FormatInt(p.Price, 10), "currency": p.Currency,
-		"image": p.ImageURL, "url": p.URL, "stock": string(p.StockState(s.cfg.LowStock)),
+		"digits": strconv.Itoa(MinorDigits(p.Currency)), "image": webURL(p.ImageURL), "url": webURL(p.URL),
+		"stock": string(p.StockState(s.cfg.LowStock)), "lang": lang, "priceText": price,
 	}
-	text := p.Name + " — " + customerMoney(r.Lang, p.Price, p.Currency)
+	text := p.Name + " — " + price
 	if p.StockState(s.cfg.LowStock) == StockOut {
-		text += " (" + word(r.Lang, "sold out") + ")"
+		text += " (" + word(lang, "sold out") + ")"
+		meta["stockText"] = word(lang, "sold out")
 	}
-	if p.URL != "" {
-		text += "\n" + p.URL
+	if meta["url"] != "" {
+		text += "\n" + meta["url"]
+		meta["button"] = word(lang, "View product")
 	}
 	return s.sendCard(ctx, r, text, meta)
 }
@@ -68,21 +79,25 @@ func (s *Service) SendOrderCard(ctx context.Context, r CardRequest, orderID stri
 		return inbox.Message{}, fmt.Errorf("load order %s: %w", orderID, err)
 	}
 	status := OrderStatus(o)
+	lang := cardLang(r.Lang)
+	total := customerMoney(lang, o.Total, o.Currency)
 	meta := map[string]string{
 		"card": CardOrder, "order": o.ID, "number": o.Number, "status": status, "payment": string(o.Payment),
 		"fulfillment": string(o.Fulfillment), "total": strconv.FormatInt(o.Total, 10), "currency": o.Currency,
-		"pickup": strconv.FormatBool(o.Pickup),
+		"digits": strconv.Itoa(MinorDigits(o.Currency)), "pickup": strconv.FormatBool(o.Pickup),
+		"lang": lang, "totalText": total, "statusText": word(lang, status), "title": word(lang, "Order") + " " + o.Number,
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s: %s · %s", word(r.Lang, "Order"), o.Number, word(r.Lang, status), customerMoney(r.Lang, o.Total, o.Currency))
+	fmt.Fprintf(&b, "%s %s: %s · %s", word(lang, "Order"), o.Number, word(lang, status), total)
 	if len(o.Tracking) > 0 {
 		t := o.Tracking[len(o.Tracking)-1]
-		meta["carrier"], meta["tracking"], meta["trackingUrl"] = t.Carrier, t.Number, t.URL
+		meta["carrier"], meta["tracking"], meta["trackingUrl"] = t.Carrier, t.Number, webURL(t.URL)
 		if t.Number != "" {
-			fmt.Fprintf(&b, "\n%s: %s %s", word(r.Lang, "Tracking"), t.Carrier, t.Number)
+			fmt.Fprintf(&b, "\n%s: %s %s", word(lang, "Tracking"), t.Carrier, t.Number)
 		}
-		if t.URL != "" {
-			b.WriteString("\n" + t.URL)
+		if meta["trackingUrl"] != "" {
+			b.WriteString("\n" + meta["trackingUrl"])
+			meta["button"] = word(lang, "Track package")
 		}
 	}
 	return s.sendCard(ctx, r, strings.TrimSpace(b.String()), meta)
@@ -103,6 +118,25 @@ func (s *Service) sendCard(ctx context.Context, r CardRequest, text string, meta
 		return inbox.Message{}, fmt.Errorf("send %s card: %w", meta["card"], err)
 	}
 	return m, nil
+}
+
+// cardLang is the language a card speaks: Indonesian or English.
+func cardLang(lang string) string {
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(lang)), "id") {
+		return "id"
+	}
+	return "en"
+}
+
+// webURL keeps a link only if it is absolute http(s): a card puts it in front of customers, in
+// href and src attributes, buttons and captions.
+func webURL(s string) string {
+	s = strings.TrimSpace(s)
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(s, " \t\r\n\"'<>") {
+		return ""
+	}
+	return s
 }
 
 // OrderStatus is the one word that says where an order is, for cards and the panel: cancelled,
@@ -190,6 +224,10 @@ func word(lang, w string) string {
 		return "Resi"
 	case "sold out":
 		return "stok habis"
+	case "View product":
+		return "Lihat produk"
+	case "Track package":
+		return "Lacak paket"
 	case "awaiting_payment":
 		return "menunggu pembayaran"
 	case "processing":

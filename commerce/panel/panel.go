@@ -25,10 +25,13 @@ import (
 	"github.com/serambi/serambi/templates"
 )
 
-// Conversations finds conversations (cards go into them); *inbox.Inbox has it.
+// Conversations finds conversations (cards go into them, the abandoned-cart list shows them)
+// and their customers; *inbox.Inbox has it.
 type Conversations interface {
 	Conversation(ctx context.Context, id string) (inbox.Conversation, error)
 	ConversationOfCustomer(ctx context.Context, customerID string) (inbox.Conversation, error)
+	Conversations(ctx context.Context, f inbox.ConversationFilter) ([]inbox.Conversation, error)
+	Customer(ctx context.Context, id string) (inbox.Customer, error)
 }
 
 // Panel renders the commerce panel.
@@ -154,6 +157,7 @@ type PageFunc = func(c echo.Context) (templates.Page, error)
 //	POST /commerce/conversations/:id/cards      send a card (kind=product|order, ref=sku|order id, channel)
 //	POST /commerce/orders/:id/cancel            confirmed cancellation (version, reason, refund, restock, notify, customer)
 //	POST /commerce/orders/:id/refund            confirmed refund (version, full, qty_<lineItemId>, restock, notify, note, customer)
+//	GET  /commerce/abandoned                    conversations of customers with an abandoned cart (?after=cursor)
 //
 // Every answer is HTML. The POSTs answer the re-rendered slot, with the outcome as a notice at its
 // top (also for refusals, which htmx would not swap in with an error status).
@@ -164,6 +168,7 @@ func (p *Panel) Register(g *echo.Group, page PageFunc) {
 	g.POST("/commerce/conversations/:id/cards", h.sendCard)
 	g.POST("/commerce/orders/:id/cancel", h.cancel)
 	g.POST("/commerce/orders/:id/refund", h.refund)
+	g.GET("/commerce/abandoned", h.abandoned)
 }
 
 type handlers struct {
@@ -194,7 +199,7 @@ func (h *handlers) answer(c echo.Context, pg templates.Page, customerID, notice 
 	d, err := h.p.data(c.Request().Context(), customerID)
 	if err != nil {
 		h.p.log.Warn("commerce panel failed", "customer", customerID, "err", err)
-		return render(c, templates.CommerceNotice(pg.Viewer, notice, isErr))
+		return render(c, templates.CommerceNotice(h.p.viewer(pg.Viewer), notice, isErr))
 	}
 	d.Notice, d.NoticeError = notice, isErr
 	return render(c, templates.CommerceSlot(templates.CommercePanel(h.p.viewer(pg.Viewer), d)))
@@ -202,7 +207,8 @@ func (h *handlers) answer(c echo.Context, pg templates.Page, customerID, notice 
 
 // problem turns an action's error into words for the agent. The shop's own refusal is shown as
 // the shop said it; unexpected errors are logged and not detailed.
-func (h *handlers) problem(c echo.Context, err error) string {
+func (h *handlers) problem(c echo.Context, pg templates.Page, err error) string {
+	v := h.p.viewer(pg.Viewer)
 	var rej *commerce.RejectedError
 	var rl *commerce.RateLimitedError
 	switch {
@@ -211,14 +217,16 @@ func (h *handlers) problem(c echo.Context, err error) string {
 	case errors.As(err, &rl):
 		return rl.Error()
 	case errors.Is(err, commerce.ErrForbidden):
-		return "Only admins and members of the teams allowed to (SERAMBI_COMMERCE_ACTION_TEAMS) may cancel or refund orders."
+		return v.T("CommerceForbidden")
 	case errors.Is(err, commerce.ErrNoAdapter):
-		return "This shop has no cancel or refund connection configured."
-	case errors.Is(err, inbox.ErrConflict), errors.Is(err, inbox.ErrInvalid), errors.Is(err, inbox.ErrNotFound), errors.Is(err, inbox.ErrNoChannel):
+		return v.T("CommerceNoAdapter")
+	case errors.Is(err, inbox.ErrConflict):
+		return v.T("CommerceConflict") + " (" + err.Error() + ")"
+	case errors.Is(err, inbox.ErrInvalid), errors.Is(err, inbox.ErrNotFound), errors.Is(err, inbox.ErrNoChannel):
 		return err.Error()
 	}
 	h.p.log.Error("commerce action failed", "path", c.Path(), "err", err)
-	return "Something went wrong; nothing was changed on our side. Try again, or check the order in the shop."
+	return v.T("CommerceFailed")
 }
 
 func (h *handlers) slot(c echo.Context) error {
@@ -268,7 +276,7 @@ func (h *handlers) sendCard(c echo.Context) error {
 	ctx := c.Request().Context()
 	convID := c.Param("id")
 	req := commerce.CardRequest{ConversationID: convID, Actor: ActorOf(pg.Me, pg.Dir), Channel: inbox.Channel(c.FormValue("channel")),
-		Lang: pg.Me.Locale}
+		Lang: h.p.customerLang(ctx, convID, pg.Me.Locale)}
 	var m inbox.Message
 	switch c.FormValue("kind") {
 	case commerce.CardProduct:
@@ -285,9 +293,23 @@ func (h *handlers) sendCard(c echo.Context) error {
 		}
 	}
 	if err != nil {
-		return h.answer(c, pg, cust, h.problem(c, err), true)
+		return h.answer(c, pg, cust, h.problem(c, pg, err), true)
 	}
-	return h.answer(c, pg, cust, templates.CommerceText(pg.Viewer, "CardSent", ""), false)
+	return h.answer(c, pg, cust, h.p.viewer(pg.Viewer).T("CommerceCardSent"), false)
+}
+
+// customerLang is the language a card speaks: the customer's when the inbox knows it, else the
+// agent's (who is writing to them in it).
+func (p *Panel) customerLang(ctx context.Context, convID, agentLang string) string {
+	conv, err := p.convs.Conversation(ctx, convID)
+	if err != nil {
+		return agentLang
+	}
+	cust, err := p.convs.Customer(ctx, conv.CustomerID)
+	if err != nil || cust.Locale == "" {
+		return agentLang
+	}
+	return cust.Locale
 }
 
 func checked(c echo.Context, name string) bool {
@@ -303,9 +325,9 @@ func (h *handlers) cancel(c echo.Context) error {
 	_, err = h.p.svc.Cancel(c.Request().Context(), ActorOf(pg.Me, pg.Dir), id, c.FormValue("version"), commerce.CancelRequest{
 		Reason: c.FormValue("reason"), Refund: checked(c, "refund"), Restock: checked(c, "restock"), Notify: checked(c, "notify")})
 	if err != nil {
-		return h.answer(c, pg, c.FormValue("customer"), h.problem(c, err), true)
+		return h.answer(c, pg, c.FormValue("customer"), h.problem(c, pg, err), true)
 	}
-	return h.answer(c, pg, c.FormValue("customer"), templates.CommerceText(pg.Viewer, "Cancelled_ok", h.number(c, id)), false)
+	return h.answer(c, pg, c.FormValue("customer"), templates.CommerceText(h.p.viewer(pg.Viewer), "CancelledOK", h.number(c, id)), false)
 }
 
 func (h *handlers) refund(c echo.Context) error {
@@ -328,7 +350,7 @@ func (h *handlers) refund(c echo.Context) error {
 			}
 			n, err := strconv.ParseInt(strings.TrimSpace(vs[0]), 10, 64)
 			if err != nil || n < 0 {
-				return h.answer(c, pg, c.FormValue("customer"), "Quantities must be whole numbers.", true)
+				return h.answer(c, pg, c.FormValue("customer"), h.p.viewer(pg.Viewer).T("CommerceWholeQuantities"), true)
 			}
 			if n > 0 {
 				r.Items = append(r.Items, commerce.RefundItem{LineItemID: line, Quantity: n})
@@ -337,10 +359,10 @@ func (h *handlers) refund(c echo.Context) error {
 	}
 	res, err := h.p.svc.Refund(c.Request().Context(), ActorOf(pg.Me, pg.Dir), id, c.FormValue("version"), r)
 	if err != nil {
-		return h.answer(c, pg, c.FormValue("customer"), h.problem(c, err), true)
+		return h.answer(c, pg, c.FormValue("customer"), h.problem(c, pg, err), true)
 	}
 	amount := h.p.viewer(pg.Viewer).L.Money(res.Amount, res.Currency)
-	return h.answer(c, pg, c.FormValue("customer"), templates.CommerceText(pg.Viewer, "Refunded_ok", amount), false)
+	return h.answer(c, pg, c.FormValue("customer"), templates.CommerceText(h.p.viewer(pg.Viewer), "RefundedOK", amount), false)
 }
 
 func (h *handlers) number(c echo.Context, orderID string) string {

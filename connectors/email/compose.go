@@ -3,8 +3,11 @@ package email
 import (
 	"bytes"
 	"fmt"
+	"html"
 	"io"
 	"mime"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,7 +27,10 @@ type outgoing struct {
 	Date       time.Time
 	Text       string
 	HTML       string // HTML alternative; made from Text when empty
-	Files      []outgoingFile
+	// Meta is the reply's Meta: a product or order card in it (commerce/cards.go) becomes the
+	// HTML alternative, with Text as the plain one.
+	Meta  map[string]string
+	Files []outgoingFile
 }
 
 type outgoingFile struct {
@@ -70,7 +76,9 @@ func compose(w io.Writer, m outgoing) error {
 
 	html := m.HTML
 	if strings.TrimSpace(html) == "" {
-		html = textToHTML(m.Text)
+		if html = cardHTML(m.Meta); html == "" {
+			html = textToHTML(m.Text)
+		}
 	}
 	var inline, attached []outgoingFile
 	for _, f := range m.Files {
@@ -178,6 +186,88 @@ func writeFile(parent *message.Writer, f outgoingFile, disposition string) error
 		return fmt.Errorf("write attachment %q: %w", f.Name, err)
 	}
 	return pw.Close()
+}
+
+// cardHTML draws a product or order card (commerce/cards.go) as an HTML block for mail clients:
+// a table with inline styles (Outlook and Gmail ignore style sheets), the picture, the name or
+// order number, the price or total and status, and the link as a button. Every value is escaped
+// and only http(s) links are used; "" when meta carries no card.
+func cardHTML(meta map[string]string) string {
+	kind := meta["card"]
+	if kind != "product" && kind != "order" {
+		return ""
+	}
+	esc := html.EscapeString
+	var b strings.Builder
+	b.WriteString(`<table role="presentation" class="serambi-card serambi-card-` + kind + `" cellpadding="0" cellspacing="0" border="0" ` +
+		`style="border:1px solid #e5e7eb;border-radius:8px;border-collapse:separate;max-width:360px;font-family:Arial,Helvetica,sans-serif;color:#111827">`)
+	title, amount, link := meta["name"], amountText(meta, "price", "priceText"), webURL(meta["url"])
+	if kind == "order" {
+		title, amount, link = firstNonEmpty(meta["title"], strings.TrimSpace("Order "+meta["number"])), amountText(meta, "total", "totalText"), webURL(meta["trackingUrl"])
+	}
+	if img := webURL(meta["image"]); kind == "product" && img != "" {
+		fmt.Fprintf(&b, `<tr><td><img src="%s" alt="%s" width="360" style="display:block;width:100%%;max-width:360px;height:auto;border:0;border-radius:8px 8px 0 0"></td></tr>`,
+			esc(img), esc(title))
+	}
+	b.WriteString(`<tr><td style="padding:14px 16px">`)
+	fmt.Fprintf(&b, `<div style="font-size:16px;font-weight:bold;line-height:1.3">%s</div>`, esc(title))
+	if s := firstNonEmpty(meta["statusText"], meta["status"]); kind == "order" && s != "" {
+		fmt.Fprintf(&b, `<div style="font-size:14px;color:#475467;margin-top:4px">%s</div>`, esc(s))
+	}
+	if amount != "" {
+		fmt.Fprintf(&b, `<div style="font-size:16px;font-weight:bold;margin-top:4px">%s</div>`, esc(amount))
+	}
+	if kind == "product" && meta["stockText"] != "" {
+		fmt.Fprintf(&b, `<div style="font-size:13px;color:#b42318;margin-top:4px">%s</div>`, esc(meta["stockText"]))
+	}
+	if t := strings.TrimSpace(meta["carrier"] + " " + meta["tracking"]); kind == "order" && t != "" {
+		fmt.Fprintf(&b, `<div style="font-size:13px;color:#475467;margin-top:4px">%s</div>`, esc(t))
+	}
+	if link != "" {
+		label := firstNonEmpty(meta["button"], map[string]string{"product": "View product", "order": "Track package"}[kind])
+		fmt.Fprintf(&b, `<a href="%s" target="_blank" rel="noopener" style="display:inline-block;margin-top:12px;padding:10px 18px;`+
+			`background:#111827;color:#ffffff;text-decoration:none;border-radius:6px;font-weight:bold;font-size:14px">%s</a>`, esc(link), esc(label))
+	}
+	b.WriteString(`</td></tr></table>`)
+	return b.String()
+}
+
+// amountText is the card's formatted amount, or the minor units written plainly when the card
+// has no formatted one ("4250000.00 IDR").
+func amountText(meta map[string]string, minorKey, textKey string) string {
+	if s := meta[textKey]; s != "" {
+		return s
+	}
+	n, err := strconv.ParseInt(meta[minorKey], 10, 64)
+	if err != nil || meta["currency"] == "" {
+		return ""
+	}
+	digits, err := strconv.Atoi(meta["digits"])
+	if err != nil || digits < 0 || digits > 4 {
+		digits = 2
+	}
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	s := strconv.FormatInt(n, 10)
+	if digits > 0 {
+		s = strings.Repeat("0", max(0, digits+1-len(s))) + s
+		s = s[:len(s)-digits] + "." + s[len(s)-digits:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s + " " + meta["currency"]
+}
+
+// webURL keeps s only when it is an absolute http(s) URL: a card's links reach customers.
+func webURL(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
 }
 
 // crlf makes line breaks CRLF, as MIME text parts need.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jhillyerd/enmime/v2"
 )
 
 func file(name, ct, cid, content string) outgoingFile {
@@ -118,6 +120,71 @@ func TestComposeRoundTrip(t *testing.T) {
 			}
 			if len(tc.in.Files) > 0 && !strings.Contains(string(raw), "filename*=utf-8''") && !strings.Contains(string(raw), "filename=") {
 				t.Errorf("no filename parameters written")
+			}
+		})
+	}
+}
+
+// A product or order card goes out as an HTML block (picture, name, price, a button to the
+// product or tracking page) in the HTML alternative, with the card's text as the plain one; shop
+// data is escaped and only http(s) links are used.
+func TestComposeCards(t *testing.T) {
+	const productText = "Batik Tulis Parang - M — Rp 4.250.000\nhttps://toko.example.id/p/parang"
+	product := map[string]string{"card": "product", "sku": "BTP-M", "name": "Batik Tulis Parang - M", "price": "425000000",
+		"currency": "IDR", "digits": "2", "image": "https://cdn.example.id/parang-m.jpg?w=600&h=600", "url": "https://toko.example.id/p/parang",
+		"stock": "low", "lang": "id", "priceText": "Rp 4.250.000", "button": "Lihat produk"}
+	tests := []struct {
+		name     string
+		text     string
+		meta     map[string]string
+		has, not []string
+	}{
+		{"product card", productText, product, []string{
+			`class="serambi-card serambi-card-product"`,
+			`<img src="https://cdn.example.id/parang-m.jpg?w=600&amp;h=600" alt="Batik Tulis Parang - M"`,
+			`>Batik Tulis Parang - M</div>`, `>Rp 4.250.000</div>`,
+			`<a href="https://toko.example.id/p/parang" target="_blank" rel="noopener"`, `>Lihat produk</a>`,
+		}, []string{"<br>"}},
+		{"order card", "Pesanan #1042: dalam perjalanan · Rp 4.250.000\nResi: JNE JNE0123", map[string]string{"card": "order", "number": "#1042",
+			"title": "Pesanan #1042", "status": "in_transit", "statusText": "dalam perjalanan", "total": "425000000", "currency": "IDR",
+			"totalText": "Rp 4.250.000", "carrier": "JNE", "tracking": "JNE0123", "trackingUrl": "https://www.jne.co.id/t/JNE0123", "button": "Lacak paket"},
+			[]string{`serambi-card-order`, `>Pesanan #1042</div>`, `>dalam perjalanan</div>`, `>Rp 4.250.000</div>`, `>JNE JNE0123</div>`,
+				`<a href="https://www.jne.co.id/t/JNE0123"`, `>Lacak paket</a>`},
+			[]string{"<img"}},
+		{"a card without a formatted amount writes the minor units plainly", "Kebaya", map[string]string{"card": "product", "name": "Kebaya",
+			"price": "5", "currency": "USD", "digits": "2"}, []string{`>0.05 USD</div>`}, []string{"<a ", "<img"}},
+		{"hostile shop data is escaped and javascript: links are dropped", "x", map[string]string{"card": "product",
+			"name": `<script>alert(1)</script>"><img src=x onerror=alert(2)>`, "priceText": "<b>Rp 1</b>",
+			"image": "javascript:alert(3)", "url": "javascript:alert(document.cookie)", "button": `"><script>`},
+			[]string{`&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;img src=x onerror=alert(2)&gt;`, `&lt;b&gt;Rp 1&lt;/b&gt;`},
+			[]string{"<script", "javascript:", "<img", "<a ", "<b>"}},
+		{"an unknown card kind is text", "Kupon DISKON10", map[string]string{"card": "coupon", "name": "DISKON10"},
+			[]string{"<div>Kupon DISKON10</div>"}, []string{"serambi-card"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := composeBytes(outgoing{From: Address{"Sekar Batik", "halo@sekar.example"}, To: []Address{{"Siti", "siti@example.id"}},
+				Subject: "Re: Kemeja", MessageID: "01jcard@sekar.example", Date: time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC),
+				Text: tc.text, Meta: tc.meta})
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, err := enmime.ReadEnvelope(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.ReplaceAll(env.Text, "\r\n", "\n") != tc.text {
+				t.Errorf("plain part %q, want the card's text %q", env.Text, tc.text)
+			}
+			for _, s := range tc.has {
+				if !strings.Contains(env.HTML, s) {
+					t.Errorf("HTML lacks %s\n%s", s, env.HTML)
+				}
+			}
+			for _, s := range tc.not {
+				if strings.Contains(env.HTML, s) {
+					t.Errorf("HTML has %s\n%s", s, env.HTML)
+				}
 			}
 		})
 	}

@@ -106,7 +106,7 @@ func (c *Connector) Send(ctx context.Context, out inbox.Outbound) (string, error
 	mail := outgoing{
 		From: from, ReplyTo: replyTo, To: []Address{{Name: cleanHeaderText(out.Customer.Name), Addr: to}}, Subject: subject,
 		MessageID: msgID, InReplyTo: inReplyTo, References: refs, Date: firstTime(m.CreatedAt, c.now()),
-		Text: m.Text, HTML: m.HTML,
+		Text: m.Text, HTML: m.HTML, Meta: m.Meta,
 	}
 	for _, a := range m.Attachments {
 		sha := a.SHA256

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	tgbotapi "github.com/go-telegram-bot-api/telegram-bot-api/v5"
 
@@ -47,6 +49,14 @@ func (c *Connector) Send(ctx context.Context, out inbox.Outbound) (string, error
 	}
 	text := strings.TrimSpace(out.Message.Text)
 	atts := out.Message.Attachments
+	if card, ok := cardOf(out.Message.Meta); ok && len(atts) == 0 && text != "" {
+		res, err := c.sendCard(ctx, chatID, text, card)
+		if err != nil {
+			return "", c.sendError(ctx, out, id, err)
+		}
+		sent(res)
+		return first, nil
+	}
 	caption := ""
 	if len(atts) == 1 && utf16Len(text) <= maxCaptionUnits {
 		caption, text = text, ""
@@ -71,6 +81,90 @@ func (c *Connector) Send(ctx context.Context, out inbox.Outbound) (string, error
 	}
 	if first == "" {
 		return "", inbox.Permanent(fmt.Errorf("nothing to send: %w", inbox.ErrInvalid))
+	}
+	return first, nil
+}
+
+// card is what a product or order card (commerce/cards.go) needs on Telegram: a picture to send
+// as a photo and a link for an inline URL button. Only http(s) links are kept: Telegram would
+// refuse anything else, and a shop's data should not decide what a customer's button opens.
+type card struct {
+	image, url, button string
+}
+
+func cardOf(meta map[string]string) (card, bool) {
+	var c card
+	switch meta["card"] {
+	case "product":
+		c.image, c.url = webURL(meta["image"]), webURL(meta["url"])
+	case "order":
+		c.url = webURL(meta["trackingUrl"])
+	default:
+		return c, false
+	}
+	if c.url != "" {
+		c.button = strings.TrimSpace(meta["button"])
+		if c.button == "" && meta["lang"] == "id" {
+			c.button = "Lihat"
+		} else if c.button == "" {
+			c.button = "Open"
+		}
+		c.button = truncateRunes(c.button, 64)
+	}
+	return c, true
+}
+
+// webURL keeps s only when it is an absolute http(s) URL.
+func webURL(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// sendCard sends a card natively: the picture as a photo (Telegram fetches it from the URL) with
+// the card's text as caption and the link as an inline URL button under it; without a picture,
+// or when Telegram cannot use it ("wrong file identifier/HTTP URL specified", "wrong type of the
+// web page content", ...: any 400 of sendPhoto), the text with the same button. The fallback
+// text is what the customer reads either way.
+func (c *Connector) sendCard(ctx context.Context, chatID int64, text string, k card) (json.RawMessage, error) {
+	var markup any
+	if k.url != "" {
+		markup = tgbotapi.NewInlineKeyboardMarkup(tgbotapi.NewInlineKeyboardRow(tgbotapi.NewInlineKeyboardButtonURL(k.button, k.url)))
+	}
+	if k.image != "" && utf16Len(text) <= maxCaptionUnits {
+		p := tgbotapi.NewPhoto(chatID, tgbotapi.FileURL(k.image))
+		p.Caption, p.ParseMode, p.ReplyMarkup = EscapeMarkdownV2(text), tgbotapi.ModeMarkdownV2, markup
+		res, err := c.api.request(ctx, "sendPhoto", p)
+		var apiErr *APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.Code != http.StatusBadRequest {
+			return res, err
+		}
+		c.log.Info("telegram refused a card's picture; sending the card as text", "reason", apiErr.Description)
+	}
+	var first json.RawMessage
+	chunks := splitText(text, maxTextUnits)
+	for i, chunk := range chunks {
+		msg := tgbotapi.NewMessage(chatID, EscapeMarkdownV2(chunk))
+		msg.ParseMode = tgbotapi.ModeMarkdownV2
+		if i == len(chunks)-1 {
+			msg.ReplyMarkup = markup
+		}
+		res, err := c.api.request(ctx, "sendMessage", msg)
+		if err != nil {
+			return nil, err
+		}
+		if first == nil {
+			first = res
+		}
 	}
 	return first, nil
 }

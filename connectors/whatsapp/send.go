@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -139,6 +140,13 @@ func (c *Connector) Send(ctx context.Context, out inbox.Outbound) (string, error
 	}
 	text := strings.TrimSpace(out.Message.Text)
 	atts := out.Message.Attachments
+	if k, ok := cardOf(out.Message.Meta); ok && len(atts) == 0 && text != "" {
+		wamid, err := c.sendCard(ctx, to, text, k)
+		if err != nil {
+			return "", sendError(err)
+		}
+		return wamid, nil
+	}
 	caption := ""
 	if len(atts) == 1 && utf8.RuneCountInString(text) <= maxCaptionRunes && captionable(mediaType(atts[0])) {
 		caption, text = text, ""
@@ -167,6 +175,57 @@ func (c *Connector) Send(ctx context.Context, out inbox.Outbound) (string, error
 	}
 	if first == "" {
 		return "", inbox.Permanent(fmt.Errorf("nothing to send: %w", inbox.ErrInvalid))
+	}
+	return first, nil
+}
+
+// card is what a product or order card (commerce/cards.go) needs on WhatsApp: a picture and a
+// link. Only http(s) links are kept: Meta fetches the picture, and customers tap the link.
+type card struct{ image, link string }
+
+func cardOf(meta map[string]string) (card, bool) {
+	switch meta["card"] {
+	case "product":
+		return card{image: webURL(meta["image"]), link: webURL(meta["url"])}, true
+	case "order":
+		return card{link: webURL(meta["trackingUrl"])}, true
+	}
+	return card{}, false
+}
+
+// webURL keeps s only when it is an absolute http(s) URL.
+func webURL(s string) string {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+// sendCard sends a card natively: an image message by link (Meta downloads the picture) whose
+// caption is the card's text with its link; without a picture, the text with a link preview.
+// WhatsApp has no URL buttons outside templates and interactive messages that need approval, so
+// the link is in the text, where WhatsApp makes it tappable.
+func (c *Connector) sendCard(ctx context.Context, to, text string, k card) (string, error) {
+	if k.link != "" && !strings.Contains(text, k.link) {
+		text += "\n" + k.link
+	}
+	if k.image != "" && utf8.RuneCountInString(text) <= maxCaptionRunes {
+		return c.graph.sendMessage(ctx, c.cfg.PhoneNumberID, map[string]any{
+			"to": to, "type": "image", "image": map[string]any{"link": k.image, "caption": text},
+		})
+	}
+	var first string
+	for _, chunk := range splitRunes(text, maxTextRunes) {
+		wamid, err := c.graph.sendMessage(ctx, c.cfg.PhoneNumberID, map[string]any{
+			"to": to, "type": "text", "text": map[string]any{"body": chunk, "preview_url": k.link != "" && strings.Contains(chunk, k.link)},
+		})
+		if err != nil {
+			return "", err
+		}
+		if first == "" {
+			first = wamid
+		}
 	}
 	return first, nil
 }

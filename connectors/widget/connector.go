@@ -328,7 +328,7 @@ func (c *Connector) offline(ctx context.Context, out inbox.Outbound, conv, ext s
 	}
 	copyMsg, err := c.deps.EmailFallback.Reply(ctx, inbox.ReplyRequest{
 		ConversationID: conv, AgentID: m.AuthorID, AgentName: m.AuthorName, Channel: inbox.ChannelEmail,
-		Text: m.Text, Attachments: m.Attachments, Meta: map[string]string{MetaCopyOf: m.ID},
+		Text: m.Text, Attachments: m.Attachments, Meta: copyMeta(m),
 	})
 	if errors.Is(err, inbox.ErrNoChannel) || errors.Is(err, inbox.ErrInvalid) {
 		c.log.Info("widget reply not emailed", "message", m.ID, "err", err)
@@ -342,6 +342,21 @@ func (c *Connector) offline(ctx context.Context, out inbox.Outbound, conv, ext s
 	}
 	c.log.Info("widget reply emailed to a visitor who left", "message", m.ID, "copy", copyMsg.ID)
 	return ext, nil
+}
+
+// copyMeta is the Meta of the email copy of widget reply m: a card stays a card (the email
+// connector draws it from the same keys); the widget's own keys stay behind.
+func copyMeta(m inbox.Message) map[string]string {
+	meta := map[string]string{MetaCopyOf: m.ID}
+	if cardOf(m.Meta) == nil {
+		return meta
+	}
+	for k, v := range m.Meta {
+		if !strings.HasPrefix(k, "widget.") {
+			meta[k] = v
+		}
+	}
+	return meta
 }
 
 // resolve finds the conversation of the visitor who carries ids (the deciding one first, as
@@ -447,6 +462,7 @@ func (c *Connector) wire(m inbox.Message) wireMsg {
 		}
 	} else {
 		w.From = "agent"
+		w.Card = cardOf(m.Meta)
 		w.Agent = &wireAgent{Name: m.AuthorName}
 		if c.deps.AgentAvatar != nil && m.AuthorID != "" {
 			w.Agent.Avatar = c.deps.AgentAvatar(m.AuthorID)

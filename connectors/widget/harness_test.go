@@ -270,6 +270,7 @@ type wire struct {
 		Name, Type, URL string
 		Size            int64
 	} `json:"att"`
+	Card map[string]any `json:"card"`
 }
 
 func (e *env) dial(inboxID, origin string) (*websocket.Conn, *http.Response, error) {

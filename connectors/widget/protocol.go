@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -114,7 +115,94 @@ type wireMsg struct {
 	Text  string     `json:"text"`
 	Agent *wireAgent `json:"agent,omitempty"`
 	Att   []wireAtt  `json:"att,omitempty"`
-	At    time.Time  `json:"at"`
+	// Card is a product or order card an agent sent; Text is then its plain fallback.
+	Card *wireCard `json:"card,omitempty"`
+	At   time.Time `json:"at"`
+}
+
+// wireCard is a product or order card as the widget draws it, from the reply's Meta (see
+// commerce/cards.go for the keys). Amounts are minor units with the currency's Digits, so the
+// browser formats them in the visitor's language; the *Text fields are the card's own words in
+// the language it was sent in, for what the browser cannot format. Links are http(s) only.
+type wireCard struct {
+	Kind string `json:"kind"` // product | order
+	// product
+	SKU   string `json:"sku,omitempty"`
+	Name  string `json:"name,omitempty"`
+	Image string `json:"image,omitempty"`
+	Stock string `json:"stock,omitempty"` // ok | low | out
+	// order
+	Number     string `json:"number,omitempty"`
+	Status     string `json:"status,omitempty"`
+	StatusText string `json:"statusText,omitempty"`
+	Carrier    string `json:"carrier,omitempty"`
+	Tracking   string `json:"tracking,omitempty"`
+	Pickup     bool   `json:"pickup,omitempty"`
+	// both: the price or the order total
+	Amount     *int64 `json:"amount,omitempty"`
+	Currency   string `json:"currency,omitempty"`
+	Digits     int    `json:"digits"`
+	AmountText string `json:"amountText,omitempty"`
+	// URL is the button's link (the product page, the tracking page); Button its label.
+	URL    string `json:"url,omitempty"`
+	Button string `json:"button,omitempty"`
+}
+
+// Card kinds in Meta["card"] (commerce.CardProduct, commerce.CardOrder).
+const (
+	cardProduct = "product"
+	cardOrder   = "order"
+)
+
+// cardOf reads the card a reply carries; nil when it carries none or an unknown kind.
+func cardOf(meta map[string]string) *wireCard {
+	kind := meta["card"]
+	if kind != cardProduct && kind != cardOrder {
+		return nil
+	}
+	c := &wireCard{Kind: kind, Currency: meta["currency"], Digits: 2, Button: meta["button"]}
+	if d, err := strconv.Atoi(meta["digits"]); err == nil && d >= 0 && d <= 4 {
+		c.Digits = d
+	}
+	amount, amountText := meta["price"], meta["priceText"]
+	if kind == cardProduct {
+		c.SKU, c.Name, c.Image, c.Stock, c.URL = meta["sku"], meta["name"], webURL(meta["image"]), meta["stock"], webURL(meta["url"])
+	} else {
+		amount, amountText = meta["total"], meta["totalText"]
+		c.Number, c.Status, c.StatusText = meta["number"], meta["status"], meta["statusText"]
+		c.Carrier, c.Tracking, c.URL, c.Pickup = meta["carrier"], meta["tracking"], webURL(meta["trackingUrl"]), meta["pickup"] == "true"
+	}
+	if n, err := strconv.ParseInt(amount, 10, 64); err == nil && validCurrency(c.Currency) {
+		c.Amount = &n
+	}
+	c.AmountText = amountText
+	if c.URL == "" {
+		c.Button = ""
+	}
+	return c
+}
+
+// validCurrency reports whether c is three upper-case letters, as ISO 4217 codes are; the
+// browser's Intl.NumberFormat throws on anything else.
+func validCurrency(c string) bool {
+	if len(c) != 3 {
+		return false
+	}
+	for _, r := range c {
+		if r < 'A' || r > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// webURL keeps a link only if it is absolute http(s): the widget puts it in href and src.
+func webURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.ContainsAny(s, " \t\r\n\"'<>\\") {
+		return ""
+	}
+	return s
 }
 
 type wireAgent struct {

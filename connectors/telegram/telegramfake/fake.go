@@ -4,6 +4,12 @@
 // "description":"...","parameters":{"retry_after":N}} with the matching HTTP status, file
 // downloads under /file/bot<token>/<file_path> — and lets a test queue updates, register files,
 // script failures and see what was sent.
+//
+// sendPhoto takes the photo as an upload, a file_id or an HTTP URL, as documented. Telegram
+// fetches a URL itself; the fake fetches only URLs on this machine (a test's own server) and
+// treats every other host as unreachable, answering as Telegram does for those: 400 "Bad Request:
+// wrong file identifier/HTTP URL specified". reply_markup is parsed as the documented JSON
+// (InlineKeyboardMarkup) and its URL buttons are checked and recorded.
 package telegramfake
 
 import (
@@ -15,6 +21,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +43,17 @@ type Sent struct {
 	ParseMode string
 	FileName  string
 	File      []byte
+	// PhotoURL is the HTTP URL a photo was sent by (the fake fetched File from it).
+	PhotoURL string
+	// Buttons is the inline keyboard of reply_markup, row by row.
+	Buttons [][]Button
+}
+
+// Button is one inline keyboard button (InlineKeyboardButton).
+type Button struct {
+	Text         string `json:"text"`
+	URL          string `json:"url,omitempty"`
+	CallbackData string `json:"callback_data,omitempty"`
 }
 
 // File is a file the fake serves through getFile.
@@ -283,7 +301,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case "getFile":
 		s.getFile(w, params)
 	case "sendMessage", "sendPhoto", "sendDocument":
-		s.send(w, method, params, files)
+		s.send(w, r, method, params, files)
 	default:
 		fail(w, http.StatusNotFound, "Not Found", 0)
 	}
@@ -392,7 +410,74 @@ func (s *Server) serveFile(w http.ResponseWriter, _ *http.Request, rest string) 
 	_, _ = w.Write(f.Data)
 }
 
-func (s *Server) send(w http.ResponseWriter, method string, p url.Values, files map[string]upload) {
+// parseMarkup reads reply_markup as an InlineKeyboardMarkup; desc is Telegram's complaint.
+func parseMarkup(raw string) (rows [][]Button, desc string) {
+	var m struct {
+		InlineKeyboard [][]Button `json:"inline_keyboard"`
+	}
+	if err := json.Unmarshal([]byte(raw), &m); err != nil || m.InlineKeyboard == nil {
+		return nil, "can't parse reply keyboard markup JSON object"
+	}
+	for _, row := range m.InlineKeyboard {
+		for _, b := range row {
+			switch {
+			case b.Text == "":
+				return nil, "text buttons are unallowed in the inline keyboard"
+			case b.URL == "" && b.CallbackData == "":
+				return nil, "can't parse inline keyboard button: Field \"url\" or \"callback_data\" must be specified"
+			case b.URL != "":
+				u, err := url.Parse(b.URL)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "tg") || (u.Scheme != "tg" && u.Host == "") {
+					return nil, "BUTTON_URL_INVALID"
+				}
+			}
+		}
+	}
+	return m.InlineKeyboard, ""
+}
+
+// fileByReference resolves a photo or document sent by reference: a file_id the fake knows, or an
+// HTTP URL, which Telegram downloads itself (the fake only from this machine).
+func (s *Server) fileByReference(r *http.Request, ref string) (upload, string) {
+	const unusable = "wrong file identifier/HTTP URL specified"
+	u, err := url.Parse(ref)
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" {
+		s.mu.Lock()
+		f, ok := s.files[ref]
+		s.mu.Unlock()
+		if !ok {
+			return upload{}, unusable
+		}
+		return upload{name: f.UniqueID, data: f.Data}, ""
+	}
+	if h := u.Hostname(); h != "127.0.0.1" && h != "localhost" && h != "::1" {
+		return upload{}, unusable
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, ref, nil)
+	if err != nil {
+		return upload{}, unusable
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return upload{}, unusable
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return upload{}, unusable
+	}
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "image/") {
+		return upload{}, "wrong type of the web page content"
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 5<<20+1))
+	if err != nil || len(data) > 5<<20 { // the Bot API's limit for photos by URL
+		return upload{}, "failed to get HTTP URL content"
+	}
+	return upload{name: path.Base(u.Path), data: data}, ""
+}
+
+func (s *Server) send(w http.ResponseWriter, r *http.Request, method string, p url.Values, files map[string]upload) {
 	chatID, err := strconv.ParseInt(p.Get("chat_id"), 10, 64)
 	if err != nil {
 		fail(w, http.StatusBadRequest, "Bad Request: chat not found", 0)
@@ -406,6 +491,14 @@ func (s *Server) send(w http.ResponseWriter, method string, p url.Values, files 
 		return
 	}
 	sent := Sent{Method: method, ChatID: chatID, ParseMode: p.Get("parse_mode")}
+	if raw := p.Get("reply_markup"); raw != "" {
+		buttons, desc := parseMarkup(raw)
+		if desc != "" {
+			fail(w, http.StatusBadRequest, "Bad Request: "+desc, 0)
+			return
+		}
+		sent.Buttons = buttons
+	}
 	switch method {
 	case "sendMessage":
 		sent.RawText = p.Get("text")
@@ -413,11 +506,23 @@ func (s *Server) send(w http.ResponseWriter, method string, p url.Values, files 
 		sent.RawText = p.Get("caption")
 		field := map[string]string{"sendPhoto": "photo", "sendDocument": "document"}[method]
 		up, ok := files[field]
-		if !ok {
+		switch {
+		case ok:
+			sent.FileName, sent.File = up.name, up.data
+		case p.Get(field) != "":
+			f, desc := s.fileByReference(r, p.Get(field))
+			if desc != "" {
+				fail(w, http.StatusBadRequest, "Bad Request: "+desc, 0)
+				return
+			}
+			sent.FileName, sent.File = f.name, f.data
+			if strings.HasPrefix(p.Get(field), "http") {
+				sent.PhotoURL = p.Get(field)
+			}
+		default:
 			fail(w, http.StatusBadRequest, "Bad Request: there is no "+field+" in the request", 0)
 			return
 		}
-		sent.FileName, sent.File = up.name, up.data
 	}
 	text := sent.RawText
 	if sent.ParseMode == "MarkdownV2" {

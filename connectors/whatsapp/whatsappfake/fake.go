@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,11 +38,15 @@ type Sent struct {
 	Caption string
 	// Media is the uploaded file a media message referred to.
 	MediaID, FileName, MimeType string
-	Data                        []byte
-	Template                    string
-	Language                    string
-	Params                      []string
-	Body                        map[string]any
+	// Link is the URL a media message referred to instead (Meta downloads it later).
+	Link string
+	// PreviewURL is a text message's preview_url.
+	PreviewURL bool
+	Data       []byte
+	Template   string
+	Language   string
+	Params     []string
+	Body       map[string]any
 }
 
 // Media is a media object customers sent, served by id.
@@ -275,6 +280,7 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	case "text":
 		t := obj(body, "text")
 		sent.Text = str(t, "body")
+		sent.PreviewURL, _ = t["preview_url"].(bool)
 		if sent.Text == "" {
 			invalid("The parameter text['body'] is required.")
 			return
@@ -290,8 +296,20 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 			invalid("Either the parameter " + sent.Type + "['id'] or " + sent.Type + "['link'] is required.")
 			return
 		}
-		sent.MediaID, sent.Caption, sent.FileName = id, str(m, "caption"), str(m, "filename")
+		sent.MediaID, sent.Caption, sent.FileName, sent.Link = id, str(m, "caption"), str(m, "filename"), link
 		sent.Text = sent.Caption
+		if link != "" {
+			// Meta takes links over http(s) only, and fetches them when it delivers the message:
+			// a link it cannot fetch fails later, in a status webhook, not here.
+			if u, err := url.Parse(link); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				invalid("Param " + sent.Type + "['link'] is not a valid URI.")
+				return
+			}
+		}
+		if len([]rune(sent.Caption)) > 1024 {
+			invalid("Param " + sent.Type + "['caption'] must be at most 1024 characters long.")
+			return
+		}
 		if id != "" {
 			s.mu.Lock()
 			up, ok := s.uploads[id]

@@ -26,7 +26,11 @@
       rate_limited: "You're sending messages quickly. Please wait a moment.", too_long: 'That message is too long.',
       bad_type: "That kind of file can't be sent (images, PDF and text only).", too_large: 'That file is too large.',
       bad_email: "That doesn't look like an email address.", empty: 'Write something first.', err: 'Something went wrong. Please try again.',
-      unread: '{n} unread messages', powered: 'Chat by Serambi'
+      unread: '{n} unread messages', powered: 'Chat by Serambi',
+      view: 'View product', track: 'Track package', order: 'Order {n}', low: 'Only a few left', out: 'Sold out', pickup: 'Store pickup',
+      st_awaiting_payment: 'Awaiting payment', st_processing: 'Processing', st_cancelled: 'Cancelled', st_refunded: 'Refunded',
+      st_partial: 'Partly shipped', st_fulfilled: 'Shipped', st_in_transit: 'In transit', st_out_for_delivery: 'Out for delivery',
+      st_delivered: 'Delivered', st_ready_for_pickup: 'Ready for pickup', st_picked_up: 'Picked up', st_failed: 'Payment failed', st_voided: 'Cancelled'
     },
     id: {
       chat: 'Chat dengan kami', close: 'Tutup chat', online: 'Kami sedang online', away: 'Kami sedang tidak di tempat',
@@ -39,7 +43,11 @@
       rate_limited: 'Anda mengirim pesan terlalu cepat. Mohon tunggu sebentar.', too_long: 'Pesan terlalu panjang.',
       bad_type: 'Jenis file ini tidak bisa dikirim (hanya gambar, PDF dan teks).', too_large: 'File terlalu besar.',
       bad_email: 'Alamat email tidak valid.', empty: 'Tulis sesuatu dulu.', err: 'Terjadi kesalahan. Silakan coba lagi.',
-      unread: '{n} pesan belum dibaca', powered: 'Chat oleh Serambi'
+      unread: '{n} pesan belum dibaca', powered: 'Chat oleh Serambi',
+      view: 'Lihat produk', track: 'Lacak paket', order: 'Pesanan {n}', low: 'Stok tinggal sedikit', out: 'Stok habis', pickup: 'Ambil di toko',
+      st_awaiting_payment: 'Menunggu pembayaran', st_processing: 'Diproses', st_cancelled: 'Dibatalkan', st_refunded: 'Dana dikembalikan',
+      st_partial: 'Dikirim sebagian', st_fulfilled: 'Dikirim', st_in_transit: 'Dalam perjalanan', st_out_for_delivery: 'Sedang diantar',
+      st_delivered: 'Diterima', st_ready_for_pickup: 'Siap diambil', st_picked_up: 'Sudah diambil', st_failed: 'Pembayaran gagal', st_voided: 'Dibatalkan'
     }
   };
 
@@ -69,7 +77,8 @@
 
   function t(k, v) {
     var s = (T[lang] || T.en)[k] || T.en[k] || k;
-    if (v) for (var x in v) s = s.replace('{' + x + '}', v[x]);
+    // A function replacement, so that "$&" in a name or an order number is not a pattern.
+    if (v) for (var x in v) s = s.replace('{' + x + '}', function () { return String(v[x]); });
     return s;
   }
   function rid() {
@@ -188,6 +197,42 @@
     if (a.url) { f.href = a.url; f.target = '_blank'; f.rel = 'noopener noreferrer'; }
     return f;
   }
+  // Product and order cards an agent sent. Built from the frame's card with textContent and
+  // setAttribute only; links and images only when they are http(s).
+  function webURL(u) { return typeof u === 'string' && /^https?:\/\/[^\s"'<>\\]+$/i.test(u) ? u : ''; }
+  function money(c) {
+    if (c.amount == null || !/^[A-Z]{3}$/.test(c.currency || '')) return c.amountText || '';
+    var d = Math.max(0, Math.min(4, c.digits | 0)), v = c.amount / Math.pow(10, d);
+    // The rupiah is written without cents (its cash has none), unless there are some.
+    var f = c.currency === 'IDR' && c.amount % Math.pow(10, d) === 0 ? 0 : d;
+    try {
+      return new Intl.NumberFormat(lang === 'id' ? 'id-ID' : 'en-US', { style: 'currency', currency: c.currency, currencyDisplay: 'narrowSymbol',
+        minimumFractionDigits: f, maximumFractionDigits: f }).format(v).replace(/\u00a0/g, ' ');
+    } catch (e) { return c.amountText || ''; }
+  }
+  function cardEl(c) {
+    var product = c.kind === 'product';
+    var box = el('div', product ? 'product-card' : 'order-card');
+    if (c.sku) box.setAttribute('data-sku', c.sku);
+    var img = product && webURL(c.image);
+    if (img) { var im = el('img', 'pc-img'); im.setAttribute('src', img); im.setAttribute('alt', c.name || ''); im.setAttribute('loading', 'lazy'); box.appendChild(im); }
+    var inner = el('div', 'pc-body');
+    inner.appendChild(el('div', 'pc-name', product ? (c.name || '') : t('order', { n: c.number || '' })));
+    if (!product) inner.appendChild(el('div', 'pc-status st-' + String(c.status || '').replace(/[^a-z_]/g, ''), t('st_' + c.status) !== 'st_' + c.status ? t('st_' + c.status) : (c.statusText || c.status || '')));
+    var price = money(c);
+    if (price) inner.appendChild(el('div', 'pc-price', price));
+    if (product && (c.stock === 'low' || c.stock === 'out')) inner.appendChild(el('div', 'pc-stock ' + c.stock, t(c.stock)));
+    if (!product && (c.carrier || c.tracking)) inner.appendChild(el('div', 'pc-track', [c.carrier, c.tracking].filter(Boolean).join(' ')));
+    if (!product && c.pickup) inner.appendChild(el('div', 'pc-track', t('pickup')));
+    var href = webURL(c.url);
+    if (href) {
+      var a = el('a', 'pc-btn', product ? t('view') : t('track'));
+      a.setAttribute('href', href); a.setAttribute('target', '_blank'); a.setAttribute('rel', 'noopener noreferrer');
+      inner.appendChild(a);
+    }
+    box.appendChild(inner);
+    return box;
+  }
   function render() {
     var atBottom = body.scrollHeight - body.scrollTop - body.clientHeight < 40;
     list.textContent = '';
@@ -216,8 +261,9 @@
         if (m.agent && m.agent.avatar) { var im = el('img'); im.src = m.agent.avatar; im.alt = ''; av.appendChild(im); } else av.textContent = initials(who);
         row.appendChild(av);
       }
-      var b = el('div', 'b');
-      if (m.text) linkify(b, m.text);
+      var b = el('div', m.card ? 'b has-card' : 'b');
+      if (m.card && (m.card.kind === 'product' || m.card.kind === 'order')) b.appendChild(cardEl(m.card));
+      else if (m.text) linkify(b, m.text);
       (m.att || []).forEach(function (a) { b.appendChild(attachment(a)); });
       row.appendChild(b);
       list.appendChild(row);
