@@ -136,14 +136,17 @@ type Conversation struct {
 	Channels      []Channel `json:"channels"`
 	LastChannel   Channel   `json:"lastChannel"`
 	LastMessageAt time.Time `json:"lastMessageAt"`
-	// LastInboundAt is when the customer last wrote: waiting time and WhatsApp's 24-hour window.
+	// LastInboundAt is when the customer last wrote, on any channel: waiting time.
 	LastInboundAt time.Time `json:"lastInboundAt,omitzero"`
-	Preview       string    `json:"preview"`
-	Unread        int       `json:"unread"`
-	SnoozedUntil  time.Time `json:"snoozedUntil,omitzero"`
-	SLADueAt      time.Time `json:"slaDueAt,omitzero"`
-	CreatedAt     time.Time `json:"createdAt"`
-	UpdatedAt     time.Time `json:"updatedAt"`
+	// LastInbound is when the customer last wrote on each channel: WhatsApp's 24-hour window
+	// opens only with a WhatsApp message. Read it with LastInboundOn.
+	LastInbound  map[Channel]time.Time `json:"lastInbound,omitempty"`
+	Preview      string                `json:"preview"`
+	Unread       int                   `json:"unread"`
+	SnoozedUntil time.Time             `json:"snoozedUntil,omitzero"`
+	SLADueAt     time.Time             `json:"slaDueAt,omitzero"`
+	CreatedAt    time.Time             `json:"createdAt"`
+	UpdatedAt    time.Time             `json:"updatedAt"`
 	// AppliedActivity holds the ids of the last messages whose Activity was applied (at most
 	// MaxAppliedActivity), so that a duplicate delivery racing the first one cannot count the
 	// same message twice. Stores keep it; nobody else needs to read it.
@@ -312,4 +315,27 @@ type OutboxJob struct {
 	LeaseUntil    time.Time `json:"leaseUntil,omitzero"`
 	LastError     string    `json:"lastError,omitempty"`
 	CreatedAt     time.Time `json:"createdAt"`
+}
+
+// LastInboundOn is when the customer last wrote on ch. A conversation recorded before
+// LastInbound existed has only LastInboundAt, which stands in for every channel then.
+func (c Conversation) LastInboundOn(ch Channel) time.Time {
+	if len(c.LastInbound) == 0 {
+		return c.LastInboundAt
+	}
+	return c.LastInbound[ch]
+}
+
+// NoteInbound records an inbound message on ch at t in the per-channel times (the stores call
+// it when they apply an Activity, and when they merge conversations).
+func (c *Conversation) NoteInbound(ch Channel, t time.Time) {
+	if ch == "" || t.IsZero() {
+		return
+	}
+	if c.LastInbound == nil {
+		c.LastInbound = map[Channel]time.Time{}
+	}
+	if t.After(c.LastInbound[ch]) {
+		c.LastInbound[ch] = t
+	}
 }

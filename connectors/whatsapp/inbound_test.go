@@ -160,18 +160,25 @@ func TestValidSignature(t *testing.T) {
 
 func TestWindowOpen(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	wa := func(at time.Time) map[inbox.Channel]time.Time {
+		return map[inbox.Channel]time.Time{inbox.ChannelWhatsApp: at, inbox.ChannelEmail: now.Add(-time.Minute)}
+	}
 	for _, tc := range []struct {
 		name string
-		last time.Time
+		conv inbox.Conversation
 		open bool
 	}{
-		{"never wrote", time.Time{}, false},
-		{"an hour ago", now.Add(-time.Hour), true},
-		{"23h59m ago", now.Add(-24*time.Hour + time.Minute), true},
-		{"exactly 24h ago", now.Add(-24 * time.Hour), false},
-		{"two days ago", now.Add(-48 * time.Hour), false},
+		{"never wrote", inbox.Conversation{}, false},
+		{"an hour ago", inbox.Conversation{LastInbound: wa(now.Add(-time.Hour))}, true},
+		{"23h59m ago", inbox.Conversation{LastInbound: wa(now.Add(-24*time.Hour + time.Minute))}, true},
+		{"exactly 24h ago", inbox.Conversation{LastInbound: wa(now.Add(-24 * time.Hour))}, false},
+		{"two days ago, though an email came a minute ago", inbox.Conversation{LastInbound: wa(now.Add(-48 * time.Hour)),
+			LastInboundAt: now.Add(-time.Minute)}, false},
+		{"only by email today, never on WhatsApp", inbox.Conversation{LastInboundAt: now.Add(-time.Minute),
+			LastInbound: map[inbox.Channel]time.Time{inbox.ChannelEmail: now.Add(-time.Minute)}}, false},
+		{"recorded before per-channel times: any channel counts", inbox.Conversation{LastInboundAt: now.Add(-time.Hour)}, true},
 	} {
-		if got := WindowOpen(inbox.Conversation{LastInboundAt: tc.last}, now); got != tc.open {
+		if got := WindowOpen(tc.conv, now); got != tc.open {
 			t.Errorf("%s: open = %v, want %v", tc.name, got, tc.open)
 		}
 	}

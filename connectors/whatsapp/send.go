@@ -22,14 +22,11 @@ const Window = 24 * time.Hour
 var ErrWindowClosed = fmt.Errorf("the customer last wrote on WhatsApp more than 24 hours ago; WhatsApp only delivers an approved template now: %w", inbox.ErrInvalid)
 
 // WindowOpen reports whether a free-form message to the customer of conv is inside the
-// 24-hour customer-service window at now.
-//
-// It reads conv.LastInboundAt, which is the customer's last message on any channel: a customer
-// who wrote by email within the day but not on WhatsApp looks inside the window here while
-// WhatsApp refuses (131047, which Send turns into a permanent failure with that reason). An
-// exact answer needs the last inbound time per channel on the conversation.
+// 24-hour customer-service window at now. Only a WhatsApp message opens the window: a customer
+// who wrote by email within the day but not on WhatsApp is outside it, as WhatsApp sees it.
 func WindowOpen(conv inbox.Conversation, now time.Time) bool {
-	return !conv.LastInboundAt.IsZero() && now.Sub(conv.LastInboundAt) < Window
+	last := conv.LastInboundOn(inbox.ChannelWhatsApp)
+	return !last.IsZero() && now.Sub(last) < Window
 }
 
 // Message meta keys that make a reply a template message. The console (or API) sets them on the

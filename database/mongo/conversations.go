@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -41,6 +42,8 @@ type conversationDoc struct {
 	Absorbed []string `bson:"absorbed,omitempty"`
 	// Applied is inbox.Conversation.AppliedActivity.
 	Applied []string `bson:"applied,omitempty"`
+	// LastInbound is inbox.Conversation.LastInbound, channel → time.
+	LastInbound map[string]time.Time `bson:"lastInbound,omitempty"`
 }
 
 func toConversationDoc(c inbox.Conversation) conversationDoc {
@@ -53,6 +56,12 @@ func toConversationDoc(c inbox.Conversation) conversationDoc {
 	}
 	if d.Tags == nil {
 		d.Tags = []string{}
+	}
+	for ch, t := range c.LastInbound {
+		if d.LastInbound == nil {
+			d.LastInbound = map[string]time.Time{}
+		}
+		d.LastInbound[string(ch)] = ms(t)
 	}
 	for _, ch := range c.Channels {
 		if !slices.Contains(d.Channels, string(ch)) {
@@ -72,6 +81,9 @@ func (d conversationDoc) conversation() inbox.Conversation {
 	}
 	if c.Tags == nil {
 		c.Tags = []string{}
+	}
+	for ch, t := range d.LastInbound {
+		c.NoteInbound(inbox.Channel(ch), fromDB(t))
 	}
 	for _, ch := range d.Channels {
 		c.Channels = append(c.Channels, inbox.Channel(ch))
@@ -184,6 +196,7 @@ func (s *Store) updateConversationOnce(ctx context.Context, id string, change fu
 
 func cloneConversationDoc(d conversationDoc) conversationDoc {
 	d.Tags, d.Channels, d.Absorbed, d.Applied = slices.Clone(d.Tags), slices.Clone(d.Channels), slices.Clone(d.Absorbed), slices.Clone(d.Applied)
+	d.LastInbound = maps.Clone(d.LastInbound)
 	return d
 }
 
@@ -225,6 +238,7 @@ func applyPatch(d conversationDoc, p inbox.ConversationPatch) conversationDoc {
 			if at.After(d.LastInboundAt) {
 				d.LastInboundAt = at
 			}
+			d.noteInbound(string(a.Channel), at)
 		}
 		if !at.Before(d.LastMessageAt) {
 			d.LastMessageAt, d.Preview = at, a.Preview
@@ -321,4 +335,17 @@ func (s *Store) CountConversations(ctx context.Context, f inbox.ConversationFilt
 		return 0, fmt.Errorf("mongo: count conversations: %w", err)
 	}
 	return int(n), nil
+}
+
+// noteInbound is inbox.Conversation.NoteInbound on the document.
+func (d *conversationDoc) noteInbound(ch string, t time.Time) {
+	if ch == "" || t.IsZero() {
+		return
+	}
+	if d.LastInbound == nil {
+		d.LastInbound = map[string]time.Time{}
+	}
+	if t.After(d.LastInbound[ch]) {
+		d.LastInbound[ch] = t
+	}
 }

@@ -216,6 +216,9 @@ func (s *Store) foldConversation(ctx context.Context, sc, lc conversationDoc, at
 			if lc.LastInboundAt.After(d.LastInboundAt) {
 				d.LastInboundAt = lc.LastInboundAt
 			}
+			for ch, t := range lc.LastInbound {
+				d.noteInbound(ch, t)
+			}
 			if lc.LastMessageAt.After(d.LastMessageAt) {
 				d.LastMessageAt, d.Preview = lc.LastMessageAt, lc.Preview
 				if lc.LastChannel != "" {

@@ -6,18 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/serambi/serambi/inbox"
 )
 
 const convCols = `c.id, c.customer_id, c.status, c.assignee_id, c.team_id, c.tags, c.priority, c.channels, c.last_channel,
-	c.last_message_at, c.last_inbound_at, c.preview, c.unread, c.snoozed_until, c.sla_due_at, c.created_at, c.updated_at, c.applied_activity`
+	c.last_message_at, c.last_inbound_at, c.preview, c.unread, c.snoozed_until, c.sla_due_at, c.created_at, c.updated_at, c.applied_activity,
+	c.last_inbound`
 
 // convColumns names the columns of convValues, in order.
 var convColumns = []string{"id", "customer_id", "status", "assignee_id", "team_id", "tags", "priority", "channels",
-	"last_channel", "last_message_at", "last_inbound_at", "preview", "unread", "snoozed_until", "sla_due_at", "created_at", "updated_at", "applied_activity"}
+	"last_channel", "last_message_at", "last_inbound_at", "preview", "unread", "snoozed_until", "sla_due_at", "created_at", "updated_at", "applied_activity", "last_inbound"}
 
 // convValues is c as column values, in convColumns order.
 func convValues(c inbox.Conversation) ([]any, error) {
@@ -45,17 +48,27 @@ func convValues(c inbox.Conversation) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Channel → time as ts() numbers; encoding/json sorts map keys, so equal maps encode equally
+	// and saveConversation sees no change.
+	li := make(map[inbox.Channel]int64, len(c.LastInbound))
+	for ch, t := range c.LastInbound {
+		li[ch] = ts(t)
+	}
+	lj, err := json.Marshal(li)
+	if err != nil {
+		return nil, err
+	}
 	return []any{c.ID, c.CustomerID, string(c.Status), c.AssigneeID, c.TeamID, string(tj), string(c.Priority), string(cj),
 		string(c.LastChannel), ts(c.LastMessageAt), ts(c.LastInboundAt), c.Preview, int64(c.Unread), ts(c.SnoozedUntil),
-		ts(c.SLADueAt), ts(c.CreatedAt), ts(c.UpdatedAt), string(aj)}, nil
+		ts(c.SLADueAt), ts(c.CreatedAt), ts(c.UpdatedAt), string(aj), string(lj)}, nil
 }
 
 func scanConversation(rows *sql.Rows) (inbox.Conversation, error) {
 	var c inbox.Conversation
-	var status, tags, prio, channels, lastCh, applied string
+	var status, tags, prio, channels, lastCh, applied, lastIn string
 	var lma, lia, snooze, sla, created, updated int64
 	if err := rows.Scan(&c.ID, &c.CustomerID, &status, &c.AssigneeID, &c.TeamID, &tags, &prio, &channels, &lastCh,
-		&lma, &lia, &c.Preview, &c.Unread, &snooze, &sla, &created, &updated, &applied); err != nil {
+		&lma, &lia, &c.Preview, &c.Unread, &snooze, &sla, &created, &updated, &applied, &lastIn); err != nil {
 		return c, err
 	}
 	c.Status, c.Priority, c.LastChannel = inbox.Status(status), inbox.Priority(prio), inbox.Channel(lastCh)
@@ -70,6 +83,16 @@ func scanConversation(rows *sql.Rows) (inbox.Conversation, error) {
 	}
 	if c.AppliedActivity, err = decodeStrings[string](applied); err != nil {
 		return c, fmt.Errorf("conversation %s applied activity: %w", c.ID, err)
+	}
+	if lastIn != "" && lastIn != "{}" {
+		var li map[inbox.Channel]int64
+		if err := json.Unmarshal([]byte(lastIn), &li); err != nil {
+			return c, fmt.Errorf("conversation %s last inbound: %w", c.ID, err)
+		}
+		c.LastInbound = make(map[inbox.Channel]time.Time, len(li))
+		for ch, n := range li {
+			c.LastInbound[ch] = fromTS(n)
+		}
 	}
 	return c, nil
 }
@@ -192,6 +215,7 @@ func (s *Store) UpdateConversation(ctx context.Context, id string, p inbox.Conve
 // applyPatch returns c with p applied; see inbox.ConversationPatch for the rules.
 func applyPatch(c inbox.Conversation, p inbox.ConversationPatch) inbox.Conversation {
 	c.Tags, c.Channels, c.AppliedActivity = slices.Clone(c.Tags), slices.Clone(c.Channels), slices.Clone(c.AppliedActivity)
+	c.LastInbound = maps.Clone(c.LastInbound)
 	if p.Status != nil {
 		c.Status = *p.Status
 	}
@@ -229,6 +253,7 @@ func applyPatch(c inbox.Conversation, p inbox.ConversationPatch) inbox.Conversat
 			if at.After(c.LastInboundAt) {
 				c.LastInboundAt = at
 			}
+			c.NoteInbound(a.Channel, at)
 		}
 		if !at.Before(c.LastMessageAt) {
 			c.LastMessageAt, c.Preview = at, a.Preview

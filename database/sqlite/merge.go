@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -151,6 +152,10 @@ func combine(sc, lc inbox.Conversation, at time.Time) inbox.Conversation {
 	}
 	if lc.LastInboundAt.After(out.LastInboundAt) {
 		out.LastInboundAt = lc.LastInboundAt
+	}
+	out.LastInbound = maps.Clone(sc.LastInbound)
+	for ch, t := range lc.LastInbound {
+		out.NoteInbound(ch, t)
 	}
 	out.Unread = sc.Unread + lc.Unread
 	out.UpdatedAt = utc(at)

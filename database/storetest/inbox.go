@@ -398,15 +398,18 @@ func runConversations(t *testing.T, open func(t *testing.T) inbox.Store) {
 				func(c *inbox.Conversation) {
 					c.LastMessageAt, c.Preview, c.LastChannel, c.Unread, c.LastInboundAt = t1, "one", inbox.ChannelEmail, 1, t1
 					c.Channels = []inbox.Channel{inbox.ChannelEmail}
+					c.LastInbound = map[inbox.Channel]time.Time{inbox.ChannelEmail: t1}
 				}},
 			{"an older inbound widget message does not overwrite preview or last channel", inbox.ConversationPatch{Activity: &inbox.Activity{At: t0, Channel: inbox.ChannelWidget, Preview: "old", Inbound: true}},
 				func(c *inbox.Conversation) {
 					c.Unread = 2
 					c.Channels = []inbox.Channel{inbox.ChannelEmail, inbox.ChannelWidget}
+					c.LastInbound = map[inbox.Channel]time.Time{inbox.ChannelEmail: t1, inbox.ChannelWidget: t0}
 				}},
 			{"a newer inbound email on a channel already in the set", inbox.ConversationPatch{Activity: &inbox.Activity{At: t1.Add(time.Second), Channel: inbox.ChannelEmail, Preview: "two", Inbound: true}},
 				func(c *inbox.Conversation) {
 					c.LastMessageAt, c.Preview, c.Unread, c.LastInboundAt = t1.Add(time.Second), "two", 3, t1.Add(time.Second)
+					c.LastInbound = map[inbox.Channel]time.Time{inbox.ChannelEmail: t1.Add(time.Second), inbox.ChannelWidget: t0}
 				}},
 			{"an outbound telegram reply marked read", inbox.ConversationPatch{Activity: &inbox.Activity{At: t2, Channel: inbox.ChannelTelegram, Preview: "reply"}, MarkRead: true},
 				func(c *inbox.Conversation) {

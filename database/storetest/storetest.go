@@ -101,6 +101,15 @@ func normConversation(c inbox.Conversation) inbox.Conversation {
 	c.LastMessageAt, c.LastInboundAt = utc(c.LastMessageAt), utc(c.LastInboundAt)
 	c.SnoozedUntil, c.SLADueAt = utc(c.SnoozedUntil), utc(c.SLADueAt)
 	c.CreatedAt, c.UpdatedAt = utc(c.CreatedAt), utc(c.UpdatedAt)
+	if len(c.LastInbound) == 0 {
+		c.LastInbound = nil
+	} else {
+		li := make(map[inbox.Channel]time.Time, len(c.LastInbound))
+		for ch, t := range c.LastInbound {
+			li[ch] = utc(t)
+		}
+		c.LastInbound = li
+	}
 	// AppliedActivity is the store's bookkeeping, checked by its own test.
 	c.AppliedActivity = nil
 	return c

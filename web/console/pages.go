@@ -321,9 +321,8 @@ func (c *Console) replyChannels(cust inbox.Customer, conv inbox.Conversation) []
 		case slices.Contains(conv.Channels, ch):
 			rc.Reason = "ReasonUsedBefore"
 		}
-		// WhatsApp delivers free-form replies only within 24 hours of the customer's last message;
-		// after that only approved templates. LastInboundAt is the last message on any channel
-		// (see whatsapp.WindowOpen), so this errs towards offering free text.
+		// WhatsApp delivers free-form replies only within 24 hours of the customer's last
+		// WhatsApp message; after that only approved templates.
 		if ch == inbox.ChannelWhatsApp && !whatsapp.WindowOpen(conv, c.Now()) {
 			rc.Warning, rc.TemplatesOnly = "WarnWhatsAppWindow", true
 		}
