@@ -1,6 +1,7 @@
 // Command serambi is the whole of Serambi in one binary.
 //
 //	serambi [serve]                  run the server (the default)
+//	serambi demo [flags]             run a seeded demo shop with simulated customers
 //	serambi apikey create --name N   create a REST API key and print it once
 //	serambi admin create --email E --name N --password P   create an admin account
 //	serambi version                  print the version
@@ -48,6 +49,8 @@ func (e usageError) Error() string { return e.msg + "\n" + usage }
 
 const usage = `usage:
   serambi [serve]                      run the server (default)
+  serambi demo [--dir ./demo-data] [--listen 127.0.0.1:8080] [--no-simulation] [--reset] [--interval 6s]
+                                       run a demo shop: seeded data, demo logins, simulated customers
   serambi apikey create --name NAME    create a REST API key; the key is printed once
   serambi admin create --email E --name N --password P|-
                                        create an admin account (- reads the password from stdin)
@@ -66,6 +69,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "help", "--help", "-h":
 		fmt.Fprintln(stdout, usage)
 		return nil
+	case "demo":
+		// The demo makes its own configuration: the environment with its channels over it.
+		return demoCommand(ctx, args, getenv, stdout, stderr)
 	}
 	cfg, err := config.Load(getenv)
 	if err != nil {

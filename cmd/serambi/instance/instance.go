@@ -115,9 +115,26 @@ type Instance struct {
 	Metrics      *metrics.Metrics
 }
 
+// Option adds to what Start builds; `serambi serve` passes none.
+type Option func(*options)
+
+type options struct {
+	routes []func(e *echo.Echo)
+}
+
+// WithRoutes mounts extra routes at the root of the HTTP server, beside Serambi's own (the demo
+// serves its shop's product images this way).
+func WithRoutes(register func(e *echo.Echo)) Option {
+	return func(o *options) { o.routes = append(o.routes, register) }
+}
+
 // Start opens the store, starts the dispatcher and begins serving HTTP on cfg.Listen
 // ("127.0.0.1:0" picks a free port; Addr tells which).
-func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Instance, error) {
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Instance, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := cfg.EnsureSecretKey(); err != nil {
 		return nil, err
 	}
@@ -125,7 +142,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Instance,
 	if err != nil {
 		return nil, err
 	}
-	in, err := start(cfg, log, storage)
+	in, err := start(cfg, log, storage, o)
 	if err != nil {
 		_ = storage.Close(context.WithoutCancel(ctx))
 		return nil, err
@@ -133,7 +150,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Instance,
 	return in, nil
 }
 
-func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, error) {
+func start(cfg config.Config, log *slog.Logger, storage *Storage, o options) (*Instance, error) {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on SERAMBI_LISTEN %s: %w", cfg.Listen, err)
@@ -230,6 +247,9 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage) (*Instance, er
 	con.Register(e)
 
 	for _, register := range chans.rootRoutes {
+		register(e)
+	}
+	for _, register := range o.routes {
 		register(e)
 	}
 	hooks := e.Group("/webhooks")
