@@ -4,6 +4,7 @@
 //	serambi demo [flags]             run a seeded demo shop with simulated customers
 //	serambi apikey create --name N   create a REST API key and print it once
 //	serambi admin create --email E --name N --password P   create an admin account
+//	serambi backup --to DIR          copy the SQLite database and attachments while running
 //	serambi version                  print the version
 //
 // Configuration comes from SERAMBI_* environment variables: see docs/CONFIG.md.
@@ -18,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/serambi/serambi/agents"
 	"github.com/serambi/serambi/cmd/serambi/instance"
 	"github.com/serambi/serambi/config"
+	"github.com/serambi/serambi/database/sqlite"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -54,6 +57,8 @@ const usage = `usage:
   serambi apikey create --name NAME    create a REST API key; the key is printed once
   serambi admin create --email E --name N --password P|-
                                        create an admin account (- reads the password from stdin)
+  serambi backup --to DIR              copy the embedded database (one consistent snapshot) and the
+                                       attachments into DIR while Serambi runs
   serambi version                      print the version
 Configuration: SERAMBI_* environment variables (docs/CONFIG.md).`
 
@@ -88,6 +93,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return apikey(ctx, cfg, log, args, stdout, stderr)
 	case "admin":
 		return admin(ctx, cfg, log, args, stdout)
+	case "backup":
+		return backup(ctx, cfg, args, stdout)
 	}
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
 }
@@ -136,6 +143,41 @@ func admin(ctx context.Context, cfg config.Config, log *slog.Logger, args []stri
 		return err
 	}
 	return agents.AdminCreateCommand(ctx, accounts, args[1:], os.Stdin, stdout)
+}
+
+// backup copies the SQLite store and its attachments into a directory. The database file is new
+// each time (a snapshot); the attachments folder may be reused, and then only new files are copied.
+func backup(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	to := fs.String("to", "", "directory to write serambi.db and attachments/ into")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	if *to == "" || fs.NArg() > 0 {
+		return usageError{"backup needs --to DIR and nothing else"}
+	}
+	if cfg.MongoDBURI != "" {
+		return errors.New("backup copies the embedded SQLite store; with SERAMBI_MONGODB_URI use mongodump or your provider's snapshots (docs/OPERATIONS.md)")
+	}
+	if err := os.MkdirAll(*to, 0o700); err != nil {
+		return fmt.Errorf("backup: create %s: %w", *to, err)
+	}
+	start := time.Now()
+	dbCopy := filepath.Join(*to, "serambi.db")
+	if err := sqlite.Backup(ctx, cfg.StorePath(), dbCopy); err != nil {
+		return err
+	}
+	blobs, err := sqlite.NewBlobs(cfg.AttachmentsDir())
+	if err != nil {
+		return err
+	}
+	n, err := blobs.CopyTo(ctx, filepath.Join(*to, "attachments"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up %s and %d new attachment files into %s in %s\n", cfg.StorePath(), n, *to, time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 func buildVersion() string {

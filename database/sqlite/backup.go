@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -10,19 +11,28 @@ import (
 	"path/filepath"
 )
 
-// Backup writes a consistent copy of the database to path while Serambi keeps running: VACUUM
-// INTO reads one snapshot (writers go on meanwhile) and writes a compact file that opens on its
-// own, without the WAL. path must not exist yet.
-func (s *Store) Backup(ctx context.Context, path string) error {
+// Backup writes a consistent copy of the database file at dbPath to path, while Serambi may keep
+// running in this or another process: VACUUM INTO reads one snapshot (writers go on meanwhile)
+// and writes a compact file that opens on its own, without the WAL. path must not exist yet.
+func Backup(ctx context.Context, dbPath, path string) error {
+	if _, err := os.Stat(dbPath); err != nil {
+		return fmt.Errorf("backup: the database %s: %w", dbPath, err)
+	}
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("backup %s: the file exists already; choose a new name", path)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("backup %s: %w", path, err)
 	}
-	// The read pool is read-only; the checkpointer's connection may write (the new file).
-	if _, err := s.ckdb.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
+	// A connection of its own, not the store's: no migrations, no writer, no checkpoints, and
+	// nothing that waits on the running server's readers.
+	db, err := sql.Open("sqlite", fmt.Sprintf("%s?_pragma=busy_timeout(%d)", dbPath, busyTimeout.Milliseconds()))
+	if err != nil {
+		return fmt.Errorf("backup: open %s: %w", dbPath, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
 		_ = os.Remove(path)
-		return fmt.Errorf("backup to %s: %w", path, err)
+		return fmt.Errorf("backup %s to %s: %w", dbPath, path, err)
 	}
 	return nil
 }

@@ -53,11 +53,11 @@ func TestBackupWhileWriting(t *testing.T) {
 		}
 	}()
 	backup := filepath.Join(t.TempDir(), "backup.db")
-	if err := st.Backup(ctx, backup); err != nil {
+	if err := sqlite.Backup(ctx, filepath.Join(dir, "serambi.db"), backup); err != nil {
 		t.Fatal(err)
 	}
 	<-done
-	if err := st.Backup(ctx, backup); err == nil || !strings.Contains(err.Error(), "exists") {
+	if err := sqlite.Backup(ctx, filepath.Join(dir, "serambi.db"), backup); err == nil || !strings.Contains(err.Error(), "exists") {
 		t.Fatalf("a second backup over the first: %v; want a refusal", err)
 	}
 	copied, err := blobs.CopyTo(ctx, filepath.Join(filepath.Dir(backup), "attachments"))
