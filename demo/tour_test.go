@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -101,8 +102,31 @@ func inWidget(sel string) chromedp.JSPath {
 	return chromedp.JSPath(widgetRoot + `.querySelector(` + jsString(sel) + `)`)
 }
 
+// shooter saves screenshots of the tour: with SERAMBI_SCREENSHOTS=1 into docs/screenshots (the
+// README shows them), otherwise into a temporary directory, so a routine run changes no files.
+func shooter(t *testing.T) func(ctx context.Context, name string) {
+	dir := t.TempDir()
+	if os.Getenv("SERAMBI_SCREENSHOTS") == "1" {
+		dir = filepath.Join("..", "docs", "screenshots")
+	}
+	return func(ctx context.Context, name string) {
+		t.Helper()
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(png) < 10_000 {
+			t.Fatalf("screenshot %s is only %d bytes", name, len(png))
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestBrowserTour(t *testing.T) {
 	tab := newTab(t)
+	shot := shooter(t)
 	began := time.Now()
 	d, err := Start(context.Background(), Options{Dir: t.TempDir(), Listen: "127.0.0.1:0", Simulate: true,
 		Interval: 400 * time.Millisecond, Seed: 42, Stderr: testWriter{t}})
@@ -150,6 +174,7 @@ func TestBrowserTour(t *testing.T) {
 	const listState = `[...document.querySelectorAll("#conv-list .row")].slice(0, 5).map(r => r.id + "|" + ((r.querySelector(".preview") || {}).textContent || "")).join("\n")`
 	before := eval[string](t, agent, listState)
 	until(t, agent, "a simulated message to change the list without a reload", listState+` !== `+jsString(before)+` && window.__noReload === 1`)
+	shot(agent, "demo-inbox.png")
 
 	// 3. Open the multi-channel customer: their one timeline holds at least three channels.
 	do(t, agent, chromedp.Navigate(base+"/conversations/"+conv.ID+"?view=all"))
@@ -162,6 +187,7 @@ func TestBrowserTour(t *testing.T) {
 	// 4. The sidebar shows the cart and the orders.
 	until(t, agent, "the cart in the sidebar", `document.querySelectorAll("#commerce-panel .commerce-cart .commerce-item").length > 0`)
 	until(t, agent, "the orders in the sidebar", `document.querySelectorAll("#commerce-panel .commerce-order").length > 0`)
+	shot(agent, "demo-customer.png")
 
 	// 5. Reply on WhatsApp (the customer wrote there today, so the 24-hour window is open): the
 	// WhatsApp stand-in receives it and the reply shows as sent, then delivered.
@@ -231,4 +257,13 @@ func TestBrowserTour(t *testing.T) {
 	if n := eval[int](t, visitor, widgetRoot+`.querySelectorAll(".product-card a[href]").length`); n == 0 {
 		t.Error("the widget's product card has no link to the product")
 	}
+	shot(visitor, "demo-widget-card.png")
+
+	// 7. The customer calls the shop: every agent with an extension gets a screen-pop naming the
+	// caller, with their cart and last order beside it.
+	if _, err := sim.Call(ctx, tour, CallMissed); err != nil {
+		t.Fatal(err)
+	}
+	until(t, agent, "the call's screen-pop", `[...document.querySelectorAll(".call-pop")].some(p => p.innerText.includes(`+jsString(customer.Name)+`))`)
+	shot(agent, "demo-screen-pop.png")
 }

@@ -132,6 +132,33 @@ func (l *Localizer) Money(minor int64, code string) string {
 	return out
 }
 
+// MoneyRounded is Money for a computed amount (an average): rounded to the currency's cash unit,
+// so an average order in rupiah reads "Rp 443.063", not "Rp 443.062,50".
+func (l *Localizer) MoneyRounded(minor int64, code string) string {
+	up := strings.ToUpper(code)
+	scale, cashScale := isoDigits(up), 2
+	if u, err := currency.ParseISO(up); err == nil {
+		cashScale, _ = currency.Cash.Rounding(u)
+	}
+	if step := pow10(scale - cashScale); step > 1 {
+		half := step / 2
+		if minor < 0 {
+			minor = -((-minor + half) / step * step)
+		} else {
+			minor = (minor + half) / step * step
+		}
+	}
+	return l.Money(minor, code)
+}
+
+func pow10(n int) int64 {
+	p := int64(1)
+	for ; n > 0; n-- {
+		p *= 10
+	}
+	return p
+}
+
 func group(digits, sep string) string {
 	if len(digits) <= 3 {
 		return digits

@@ -158,6 +158,27 @@ func TestMoney(t *testing.T) {
 	}
 }
 
+func TestMoneyRounded(t *testing.T) {
+	c := catalog(t)
+	tests := []struct {
+		lang     string
+		minor    int64
+		currency string
+		want     string
+	}{
+		{"id", 44306250, "IDR", "Rp 443.063"},
+		{"id", 44306249, "IDR", "Rp 443.062"},
+		{"id", -44306250, "IDR", "-Rp 443.063"},
+		{"en", 1249, "USD", "$12.49"},
+		{"en", 1000, "JPY", "¥1,000"},
+	}
+	for _, tt := range tests {
+		if got := c.Localizer(tt.lang).MoneyRounded(tt.minor, tt.currency); got != tt.want {
+			t.Errorf("%s MoneyRounded(%d, %s) = %q, want %q", tt.lang, tt.minor, tt.currency, got, tt.want)
+		}
+	}
+}
+
 func TestRelativeAndAbsoluteTimes(t *testing.T) {
 	c := catalog(t)
 	jkt, err := time.LoadLocation("Asia/Jakarta")

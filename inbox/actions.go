@@ -106,6 +106,11 @@ func (x *Inbox) Reply(ctx context.Context, r ReplyRequest) (Message, error) {
 			return Message{}, fmt.Errorf("reply on %s: %w", ch, err)
 		}
 	}
+	if ch != ChannelEmail && ch != ChannelAPI {
+		// Chat channels have no subject. The composer sends the email thread's subject along
+		// even when the agent switched the reply to WhatsApp; it must not show on that message.
+		r.Subject = ""
+	}
 	now := x.now()
 	m := Message{
 		ID: NewID(), ConversationID: conv.ID, CustomerID: cust.ID, Direction: DirectionOut, Channel: ch,

@@ -675,6 +675,24 @@ func runChannelEvents(t *testing.T, open func(t *testing.T) inbox.Store) {
 		}
 	})
 
+	t.Run("a subject goes out only on email: a WhatsApp reply drops the email thread's subject", func(t *testing.T) {
+		v := newService(t, open)
+		v.ingest(t, fromEmail("<1@x>", "sari@example.id", "halo"))
+		r := v.ingest(t, inbox.Inbound{Channel: inbox.ChannelWhatsApp, ExternalID: "wamid.1",
+			From: []inbox.Identity{{Kind: inbox.KindWhatsApp, Value: "+6281234567890"}, {Kind: inbox.KindEmail, Value: "sari@example.id"}}, Text: "ini Sari"})
+		for _, tc := range []struct {
+			ch   inbox.Channel
+			want string
+		}{{inbox.ChannelWhatsApp, ""}, {inbox.ChannelEmail, "Re: Pesanan"}} {
+			m, err := v.x.Reply(t.Context(), inbox.ReplyRequest{ConversationID: r.Conversation.ID, Channel: tc.ch,
+				Subject: "Re: Pesanan", Text: "siap kak", AgentID: "agent-1"})
+			must(t, err, "reply on "+string(tc.ch))
+			if m.Subject != tc.want {
+				t.Errorf("reply on %s has subject %q, want %q", tc.ch, m.Subject, tc.want)
+			}
+		}
+	})
+
 	t.Run("delivery receipts move a sent reply forward and never back", func(t *testing.T) {
 		v := newService(t, open)
 		r := v.ingest(t, fromEmail("<1@x>", "sari@example.id", "halo"))
