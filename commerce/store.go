@@ -36,6 +36,11 @@ type Store interface {
 	// MarkAbandoned marks up to limit open carts holding items whose Touched() is before
 	// touchedBefore as abandoned at `at`, and returns them as they are now.
 	MarkAbandoned(ctx context.Context, touchedBefore, at time.Time, limit int) ([]Cart, error)
+	// AbandonedCarts lists abandoned carts that hold items and are linked to a customer, most
+	// recently touched first, strictly after the cursor (At = Touched(), ID = cart id), at most
+	// limit (inbox.MaxPage when limit is not in 1..MaxPage). A customer may have several. Carts
+	// of no known customer are left out: no conversation can show them.
+	AbandonedCarts(ctx context.Context, after inbox.Cursor, limit int) ([]Cart, error)
 
 	// UpdateOrder is like UpdateProduct. It also keeps the co-purchase counts in step with the
 	// order's Basket(): every pair of SKUs of the basket counts the order once, whatever the

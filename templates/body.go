@@ -35,6 +35,10 @@ type body struct {
 var quoteStartRE = regexp.MustCompile(`(?m)^(>|On .{1,200} wrote:\s*$|Pada .{1,200} menulis:\s*$|-{2,}\s*Original Message\s*-{2,}|-{2,}\s*Pesan Asli\s*-{2,})`)
 
 func messageBody(v Viewer, m inbox.Message) body {
+	if v.L != nil && m.Channel == inbox.ChannelVoice && m.Direction == inbox.DirectionIn && m.Meta["callId"] != "" && m.Text == "Incoming call" {
+		// The voice connector's words for a call's first entry; say them in the agent's language.
+		return body{Main: v.T("CallIncoming")}
+	}
 	if m.HTML != "" && v.HTML != nil && m.Direction == inbox.DirectionIn {
 		h := m.HTML
 		// Inline images name their parts by Content-ID; point them at the attachment route.

@@ -741,9 +741,9 @@ func commerceValue(v Viewer, d CommerceData) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var41 string
-				templ_7745c5c3_Var41, templ_7745c5c3_Err = templ.JoinStringErrs(money(v, s.AverageOrder(), s.Currency))
+				templ_7745c5c3_Var41, templ_7745c5c3_Err = templ.JoinStringErrs(moneyRounded(v, s.AverageOrder(), s.Currency))
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/commerce.templ`, Line: 103, Col: 85}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `templates/commerce.templ`, Line: 103, Col: 92}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var41))
 				if templ_7745c5c3_Err != nil {
@@ -3267,6 +3267,14 @@ func money(v Viewer, minor int64, currency string) string {
 		return commerce.FormatAmount(minor, currency) + " " + currency
 	}
 	return v.L.Money(minor, currency)
+}
+
+// moneyRounded is money for computed amounts (averages), rounded to the currency's cash unit.
+func moneyRounded(v Viewer, minor int64, currency string) string {
+	if v.L == nil {
+		return money(v, minor, currency)
+	}
+	return v.L.MoneyRounded(minor, currency)
 }
 
 func metaMoney(v Viewer, minor, currency string) string {

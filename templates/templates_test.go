@@ -47,9 +47,18 @@ func TestMessageBody(t *testing.T) {
 		{"inline image parts point at the attachment route", inbox.Message{ID: "m1", Channel: inbox.ChannelEmail, Direction: inbox.DirectionIn,
 			HTML: `<img src="cid:logo@x" alt="logo">`, Attachments: []inbox.Attachment{{SHA256: "abc", ContentType: "image/png", ContentID: "<logo@x>"}}},
 			`<img src="/files/m1/abc" alt="logo">`, "", ""},
+		{"a call's first entry in the agent's language", inbox.Message{Channel: inbox.ChannelVoice, Direction: inbox.DirectionIn,
+			Text: "Incoming call", Meta: map[string]string{"callId": "c1"}}, "", "Panggilan masuk", ""},
+		{"other voice text stays as written", inbox.Message{Channel: inbox.ChannelVoice, Direction: inbox.DirectionIn,
+			Text: "Voicemail: tolong telepon balik", Meta: map[string]string{"callId": "c2"}}, "", "Voicemail: tolong telepon balik", ""},
 	}
+	idv := viewer(t, "id")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			v := v
+			if tt.m.Channel == inbox.ChannelVoice {
+				v = idv
+			}
 			b := messageBody(v, tt.m)
 			if b.HTML != tt.html || b.Main != tt.main || b.Quoted != tt.quoted {
 				t.Fatalf("got html %q main %q quoted %q", b.HTML, b.Main, b.Quoted)
@@ -95,10 +104,19 @@ func TestListViewQueryIsCanonical(t *testing.T) {
 		{ListView{View: "mine", Status: "open"}, "view=mine"},
 		{ListView{View: "team", TeamID: "t1", Status: "any", Tag: "vip"}, "status=any&tag=vip&team=t1&view=team"},
 		{ListView{View: "all"}.With("view", "team:t9"), "team=t9&view=team"},
+		{ListView{View: "all", Status: "any", Cart: CartAbandoned}, "cart=abandoned&status=any&view=all"},
+		{ListView{View: "mine", Channel: "email"}.With("cart", CartAbandoned), "cart=abandoned&channel=email&view=mine"},
+		// Another view keeps the filters, the cart filter among them.
+		{ListView{View: "mine", Cart: CartAbandoned, Tag: "vip"}.With("view", "team:t2"), "cart=abandoned&tag=vip&team=t2&view=team"},
+		{ListView{View: "unassigned", Cart: CartAbandoned}.With("cart", ""), "view=unassigned"},
 	}
 	for _, tt := range tests {
 		if got := tt.lv.Query(); got != tt.want {
 			t.Errorf("%+v.Query() = %q, want %q", tt.lv, got, tt.want)
+		}
+		// The hub keeps a list live by its filters; a cart filter is not one of them.
+		if live := tt.lv.Live(); live != (tt.lv.Cart == "") {
+			t.Errorf("%+v.Live() = %v", tt.lv, live)
 		}
 	}
 }

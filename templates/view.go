@@ -142,7 +142,13 @@ type ListView struct {
 	Status  string // open (default) | pending | snoozed | resolved | any
 	Channel string
 	Tag     string
+	// Cart narrows the list to customers whose current cart is abandoned ("abandoned"; the only
+	// value). Such a list is read from the shop's carts, newest touched first, and is not live.
+	Cart string
 }
+
+// CartAbandoned is ListView.Cart for the abandoned-cart filter.
+const CartAbandoned = "abandoned"
 
 // Query is the list's canonical query string; equal lists have equal keys.
 func (lv ListView) Query() string {
@@ -160,8 +166,16 @@ func (lv ListView) Query() string {
 	if lv.Tag != "" {
 		q.Set("tag", lv.Tag)
 	}
+	if lv.Cart != "" {
+		q.Set("cart", lv.Cart)
+	}
 	return q.Encode()
 }
+
+// Live reports whether the hub keeps the list current with rows pushed over the WebSocket. A list
+// narrowed by cart is not: whether a conversation belongs in it depends on the shop's carts, which
+// the hub's filters do not see, so it is read again when the agent opens it.
+func (lv ListView) Live() bool { return lv.Cart == "" }
 
 // With returns the list with one view or filter changed.
 func (lv ListView) With(key, value string) ListView {
@@ -177,6 +191,8 @@ func (lv ListView) With(key, value string) ListView {
 		lv.Channel = value
 	case "tag":
 		lv.Tag = value
+	case "cart":
+		lv.Cart = value
 	}
 	return lv
 }
@@ -215,6 +231,8 @@ type ListData struct {
 	Seq    uint64
 	Counts Counts
 	Tags   []string // tags to offer in the filter
+	// CartFilter offers the abandoned-cart filter: a shop's carts are known to the console.
+	CartFilter bool
 }
 
 // Counts are the open conversations per view, for the navigation.

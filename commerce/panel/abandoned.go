@@ -13,71 +13,104 @@ import (
 	"github.com/serambi/serambi/templates"
 )
 
-// The abandoned-cart list shows the conversations of customers whose current cart is abandoned.
-//
-// Neither store can yet answer "which customers have an abandoned cart" nor list conversations of
-// given customers, so a page is found by walking the conversation list (newest activity first)
-// and reading each customer's current cart: at most abandonedScan conversations per request,
-// which bounds the request whatever the size of the inbox. A page may therefore hold fewer rows
-// than it could, with a "more" button that continues the walk where it stopped. With a store
-// query of abandoned carts by AbandonedAt and a CustomerIDs field in inbox.ConversationFilter,
-// this becomes one bounded read of each (see the report of issue #8).
+// The abandoned-cart list shows the conversations of customers whose current cart is abandoned,
+// newest touched cart first. It walks the store's abandoned carts (commerce.Store.AbandonedCarts,
+// a bounded indexed read) and keeps a cart only when it is its customer's current cart, so a
+// customer with several abandoned carts shows once, and one who came back to a newer open cart
+// not at all, as the sidebar says. Each request reads at most abandonedScan carts.
 const (
-	abandonedScan = 200
-	abandonedRows = 50
+	abandonedScan  = 200
+	abandonedRows  = 50
+	abandonedBatch = 50
 )
 
-// AbandonedPage is one page of the abandoned-cart list, continuing after the conversation at
-// `after` (zero: from the start).
-func (p *Panel) AbandonedPage(ctx context.Context, after inbox.Cursor) (templates.CommerceAbandonedData, error) {
-	var d templates.CommerceAbandonedData
-	cur, scanned := after, 0
-	for scanned < abandonedScan && len(d.Rows) < abandonedRows {
-		limit := min(inbox.MaxPage, abandonedScan-scanned)
-		convs, err := p.convs.Conversations(ctx, inbox.ConversationFilter{After: cur, Limit: limit})
+// AbandonedCarts implements console.AbandonedCarts: the rows of one batch of at most limit
+// abandoned carts after the cursor (At = the cart's Touched(), ID = its id), and the cursor after
+// the last cart read, zero when there are no more.
+func (p *Panel) AbandonedCarts(ctx context.Context, after inbox.Cursor, limit int) ([]templates.CommerceAbandonedRow, inbox.Cursor, error) {
+	if limit <= 0 || limit > inbox.MaxPage {
+		limit = inbox.MaxPage
+	}
+	carts, err := p.svc.Store().AbandonedCarts(ctx, after, limit)
+	if err != nil {
+		return nil, inbox.Cursor{}, fmt.Errorf("abandoned carts: %w", err)
+	}
+	var rows []templates.CommerceAbandonedRow
+	for _, cart := range carts {
+		row, ok, err := p.abandonedRow(ctx, cart)
 		if err != nil {
-			return d, fmt.Errorf("list conversations: %w", err)
+			return nil, inbox.Cursor{}, err
 		}
-		for _, conv := range convs {
-			scanned++
-			cur = inbox.Cursor{At: conv.LastMessageAt, ID: conv.ID}
-			row, ok, err := p.abandonedRow(ctx, conv)
-			if err != nil {
-				return d, err
-			}
-			if ok {
-				if d.Rows = append(d.Rows, row); len(d.Rows) == abandonedRows {
-					break
-				}
-			}
-		}
-		if len(convs) < limit && len(d.Rows) < abandonedRows {
-			return d, nil // the end of the list
+		if ok {
+			rows = append(rows, row)
 		}
 	}
-	d.Next = encodeCursor(cur)
-	return d, nil
+	var next inbox.Cursor
+	if len(carts) == limit {
+		next = cartCursor(carts[len(carts)-1])
+	}
+	return rows, next, nil
 }
 
-// abandonedRow is conv's row when its customer's current cart is abandoned.
-func (p *Panel) abandonedRow(ctx context.Context, conv inbox.Conversation) (templates.CommerceAbandonedRow, bool, error) {
-	cart, err := p.svc.Store().CurrentCart(ctx, conv.CustomerID)
+// cartCursor is a cart's place in the abandoned-cart list.
+func cartCursor(c commerce.Cart) inbox.Cursor { return inbox.Cursor{At: c.Touched(), ID: c.ID} }
+
+// abandonedRow is the row of an abandoned cart when it is its customer's current cart and the
+// customer has a conversation.
+func (p *Panel) abandonedRow(ctx context.Context, cart commerce.Cart) (templates.CommerceAbandonedRow, bool, error) {
+	cur, err := p.svc.Store().CurrentCart(ctx, cart.CustomerID)
 	if errors.Is(err, inbox.ErrNotFound) {
 		return templates.CommerceAbandonedRow{}, false, nil
 	}
 	if err != nil {
-		return templates.CommerceAbandonedRow{}, false, fmt.Errorf("current cart of customer %s: %w", conv.CustomerID, err)
+		return templates.CommerceAbandonedRow{}, false, fmt.Errorf("current cart of customer %s: %w", cart.CustomerID, err)
 	}
-	if cart.Status != commerce.CartAbandoned {
+	if cur.ID != cart.ID || cur.Status != commerce.CartAbandoned {
+		return templates.CommerceAbandonedRow{}, false, nil // a newer cart of the customer decides
+	}
+	cust, err := p.convs.Customer(ctx, cart.CustomerID)
+	if errors.Is(err, inbox.ErrNotFound) {
 		return templates.CommerceAbandonedRow{}, false, nil
 	}
-	name := ""
-	if cust, err := p.convs.Customer(ctx, conv.CustomerID); err == nil {
-		name = cust.Name
-	} else if !errors.Is(err, inbox.ErrNotFound) {
-		return templates.CommerceAbandonedRow{}, false, fmt.Errorf("customer %s: %w", conv.CustomerID, err)
+	if err != nil {
+		return templates.CommerceAbandonedRow{}, false, fmt.Errorf("customer %s: %w", cart.CustomerID, err)
 	}
-	return templates.CommerceAbandonedRow{Row: templates.Row{Conv: conv, CustomerName: name}, Cart: cart}, true, nil
+	conv, err := p.convs.ConversationOfCustomer(ctx, cust.ID)
+	if errors.Is(err, inbox.ErrNotFound) {
+		return templates.CommerceAbandonedRow{}, false, nil // a shop customer who never wrote
+	}
+	if err != nil {
+		return templates.CommerceAbandonedRow{}, false, fmt.Errorf("conversation of customer %s: %w", cust.ID, err)
+	}
+	return templates.CommerceAbandonedRow{Row: templates.Row{Conv: conv, CustomerName: cust.Name}, Cart: cart}, true, nil
+}
+
+// AbandonedPage is one page of the abandoned-cart list, continuing after the cart at `after`
+// (zero: from the start).
+func (p *Panel) AbandonedPage(ctx context.Context, after inbox.Cursor) (templates.CommerceAbandonedData, error) {
+	var d templates.CommerceAbandonedData
+	cur := after
+	for scanned := 0; scanned < abandonedScan; scanned += abandonedBatch {
+		rows, next, err := p.AbandonedCarts(ctx, cur, abandonedBatch)
+		if err != nil {
+			return d, err
+		}
+		for i, r := range rows {
+			d.Rows = append(d.Rows, r)
+			if len(d.Rows) == abandonedRows {
+				if i < len(rows)-1 || !next.IsZero() {
+					d.Next = encodeCursor(cartCursor(r.Cart))
+				}
+				return d, nil
+			}
+		}
+		if next.IsZero() {
+			return d, nil // the end of the list
+		}
+		cur = next
+	}
+	d.Next = encodeCursor(cur)
+	return d, nil
 }
 
 // abandoned serves the list: the whole console page, the list column for htmx, or the next

@@ -38,18 +38,28 @@ var (
 )
 
 // The abandoned-cart list holds the conversations of exactly the customers whose current cart
-// is abandoned, newest activity first, page after page, however the inbox mixes them with
-// others; each request reads a bounded number of conversations.
+// is abandoned, each once, newest touched cart first, page after page, however the shop mixes
+// them with open carts, older carts and customers who never wrote; each request reads a bounded
+// number of carts.
 func TestAbandonedCartList(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	e := echo.New()
 	f.panel.Register(e.Group(""), f.agentPage(agents.Agent{ID: "a-1", Name: "Dewi", Role: agents.RoleAgent, Locale: "id"}))
 
-	// 240 more customers, each with a conversation a minute apart; every third leaves a cart,
-	// every ninth has an open (not abandoned) one, the others none.
+	// 240 more customers, each with a conversation a minute apart. Every third leaves a cart,
+	// touched the earlier the later they wrote (so the list's order is the carts', not the
+	// inbox's); every sixth also left an older cart; every ninth has an open cart now and an old
+	// one the sweep abandons; the others none.
 	var want []string
 	convOf := map[string]string{}
+	putCart := func(id, email string, touched time.Time) {
+		t.Helper()
+		if _, err := f.svc.PutCart(ctx, commerce.Cart{ID: id, Contact: commerce.Contact{Email: email}, ShopUpdatedAt: touched,
+			Items: []commerce.LineItem{{SKU: "KBY-01", Name: "Kebaya Encim", Quantity: 2, UnitPrice: 65000000}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := range 240 {
 		email := fmt.Sprintf("pembeli%03d@example.id", i)
 		in, err := f.inbox.Ingest(ctx, inbox.Inbound{Channel: inbox.ChannelEmail, ExternalID: fmt.Sprintf("<m%d@example.id>", i),
@@ -59,30 +69,28 @@ func TestAbandonedCartList(t *testing.T) {
 			t.Fatal(err)
 		}
 		convOf[email] = in.Conversation.ID
-		if i%3 != 0 && i%9 != 4 {
-			continue
-		}
-		touched := ts("2026-03-01T00:00:00Z") // long untouched: the sweep marks it abandoned
-		if i%9 == 4 {
-			touched = ts("2026-03-05T01:59:00Z")
-		}
-		if _, err := f.svc.PutCart(ctx, commerce.Cart{ID: fmt.Sprint("cart-x", i), Contact: commerce.Contact{Email: email}, ShopUpdatedAt: touched,
-			Items: []commerce.LineItem{{SKU: "KBY-01", Name: "Kebaya Encim", Quantity: 2, UnitPrice: 65000000}}}); err != nil {
-			t.Fatal(err)
+		switch {
+		case i%3 == 0:
+			putCart(fmt.Sprint("cart-x", i), email, ts("2026-03-01T00:00:00Z").Add(time.Duration(240-i)*time.Minute))
+			if i%6 == 0 {
+				putCart(fmt.Sprint("cart-old", i), email, ts("2026-02-20T00:00:00Z").Add(time.Duration(i)*time.Minute))
+			}
+		case i%9 == 4:
+			putCart(fmt.Sprint("cart-y", i), email, ts("2026-02-10T00:00:00Z").Add(time.Duration(i)*time.Minute))
+			putCart(fmt.Sprint("cart-x", i), email, ts("2026-03-05T01:59:00Z"))
 		}
 	}
+	// A shop customer who never wrote has the newest abandoned cart: no conversation to list.
+	putCart("cart-diam", "diam@example.id", ts("2026-03-02T00:00:00Z"))
 	if _, err := f.store.MarkAbandoned(ctx, ts("2026-03-04T00:00:00Z"), ts("2026-03-05T01:00:00Z"), 1000); err != nil {
 		t.Fatal(err)
 	}
-	// Newest activity first, as the inbox lists them.
-	for i := 239; i >= 0; i-- {
-		if i%3 == 0 {
-			want = append(want, convOf[fmt.Sprintf("pembeli%03d@example.id", i)])
-		}
+	for i := 0; i < 240; i += 3 {
+		want = append(want, convOf[fmt.Sprintf("pembeli%03d@example.id", i)])
 	}
 
 	page := get(t, e, "/commerce/abandoned", false)
-	for _, w := range []string{"<!doctype html>", `id="list-pane"`, "Keranjang ditinggal", "Pembeli 237", "Rp 1.300.000", "2 barang"} {
+	for _, w := range []string{"<!doctype html>", `id="list-pane"`, "Keranjang ditinggal", "Pembeli 000", "Rp 1.300.000", "2 barang"} {
 		if !strings.Contains(strings.ToLower(page), strings.ToLower(w)) {
 			t.Errorf("the page lacks %q", w)
 		}
@@ -101,6 +109,9 @@ func TestAbandonedCartList(t *testing.T) {
 		for _, m := range rowConv.FindAllStringSubmatch(body, -1) {
 			got = append(got, m[1])
 		}
+		if n := len(rowConv.FindAllString(body, -1)); n > 50 {
+			t.Errorf("page %d holds %d rows", pages, n)
+		}
 		next := moreLink.FindStringSubmatch(body)
 		if next == nil {
 			break
@@ -114,11 +125,27 @@ func TestAbandonedCartList(t *testing.T) {
 		t.Errorf("listed %d conversations, want %d\ngot  %v\nwant %v", len(got), len(want), got, want)
 	}
 	if pages < 2 {
-		t.Errorf("%d pages for %d conversations: each request should look at a bounded number", pages, 241)
+		t.Errorf("%d pages for %d conversations: a page holds at most 50", pages, len(want))
 	}
 	if slices.Contains(got, f.conv.ID) {
 		t.Error("Siti's open cart is listed")
 	}
+
+	t.Run("a customer who comes back to the cart leaves the list", func(t *testing.T) {
+		putCart("cart-x0", "pembeli000@example.id", ts("2026-03-05T01:30:00Z"))
+		rows, _, err := f.panel.AbandonedCarts(ctx, inbox.Cursor{}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			if r.Row.Conv.ID == convOf["pembeli000@example.id"] {
+				t.Errorf("listed with an open cart: %+v", r.Cart)
+			}
+		}
+		if len(rows) == 0 || rows[0].Row.Conv.ID != want[1] {
+			t.Errorf("the list now starts with %v, want %s", rows, want[1])
+		}
+	})
 
 	t.Run("a cursor the list did not give out is refused", func(t *testing.T) {
 		req := httptest.NewRequest(http.MethodGet, "/commerce/abandoned?after=nonsense", nil)

@@ -30,7 +30,6 @@ import (
 type Conversations interface {
 	Conversation(ctx context.Context, id string) (inbox.Conversation, error)
 	ConversationOfCustomer(ctx context.Context, customerID string) (inbox.Conversation, error)
-	Conversations(ctx context.Context, f inbox.ConversationFilter) ([]inbox.Conversation, error)
 	Customer(ctx context.Context, id string) (inbox.Customer, error)
 }
 
@@ -157,7 +156,7 @@ type PageFunc = func(c echo.Context) (templates.Page, error)
 //	POST /commerce/conversations/:id/cards      send a card (kind=product|order, ref=sku|order id, channel)
 //	POST /commerce/orders/:id/cancel            confirmed cancellation (version, reason, refund, restock, notify, customer)
 //	POST /commerce/orders/:id/refund            confirmed refund (version, full, qty_<lineItemId>, restock, notify, note, customer)
-//	GET  /commerce/abandoned                    conversations of customers with an abandoned cart (?after=cursor)
+//	GET  /commerce/abandoned                    conversations of customers whose current cart is abandoned (?after=cursor)
 //
 // Every answer is HTML. The POSTs answer the re-rendered slot, with the outcome as a notice at its
 // top (also for refusals, which htmx would not swap in with an error status).

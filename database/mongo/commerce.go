@@ -48,6 +48,9 @@ var _ commerce.CountRepairer = (*Commerce)(nil)
 var commerceIndexes = []index{
 	{coll: collCarts, keys: bson.D{{Key: "customerId", Value: 1}, {Key: "touchedAt", Value: -1}}},
 	{coll: collCarts, keys: bson.D{{Key: "status", Value: 1}, {Key: "touchedAt", Value: 1}}},
+	// The abandoned-cart list (AbandonedCarts): by status, newest touched first, the id breaking
+	// ties. Partial indexes are out (FerretDB), so guest carts are filtered, not left out of it.
+	{coll: collCarts, keys: bson.D{{Key: "status", Value: 1}, {Key: "touchedAt", Value: -1}, {Key: "_id", Value: -1}}},
 	{coll: collOrders, keys: bson.D{{Key: "customerId", Value: 1}, {Key: "placedAt", Value: -1}, {Key: "_id", Value: -1}}},
 	{coll: collOrders, keys: bson.D{{Key: "pending.at", Value: 1}}, sparse: true},
 	{coll: collCoPurchase, keys: bson.D{{Key: "sku", Value: 1}, {Key: "n", Value: -1}, {Key: "other", Value: 1}}},
@@ -313,6 +316,32 @@ func (c *Commerce) MarkAbandoned(ctx context.Context, touchedBefore, at time.Tim
 			return out, err
 		}
 		out = append(out, after)
+	}
+	return out, nil
+}
+
+// AbandonedCarts lists abandoned carts with items and a customer, most recently touched first.
+func (c *Commerce) AbandonedCarts(ctx context.Context, after inbox.Cursor, limit int) ([]commerce.Cart, error) {
+	if limit <= 0 || limit > inbox.MaxPage {
+		limit = inbox.MaxPage
+	}
+	filter := bson.D{{Key: "status", Value: string(commerce.CartAbandoned)}, {Key: "hasItems", Value: true},
+		{Key: "customerId", Value: bson.D{{Key: "$ne", Value: ""}}}}
+	if !after.IsZero() {
+		at := ms(after.At)
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "touchedAt", Value: bson.D{{Key: "$lt", Value: at}}}},
+			bson.D{{Key: "touchedAt", Value: at}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: after.ID}}}},
+		}})
+	}
+	envs, err := findAll[envelope[commerce.Cart]](ctx, c.carts, filter,
+		options.Find().SetSort(bson.D{{Key: "touchedAt", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: abandoned carts: %w", err)
+	}
+	out := make([]commerce.Cart, 0, len(envs))
+	for _, e := range envs {
+		out = append(out, cartOf(e))
 	}
 	return out, nil
 }

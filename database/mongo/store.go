@@ -184,6 +184,11 @@ var indexes = []index{
 	{coll: collSessions, keys: bson.D{{Key: "agentId", Value: 1}, {Key: "createdAt", Value: -1}}},
 	{coll: collTeams, keys: bson.D{{Key: "name", Value: 1}}, unique: true},
 	{coll: collCanned, keys: bson.D{{Key: "shortcut", Value: 1}}, unique: true},
+	// Notifications (notifications.go): created once per agent, kind and message; an agent's
+	// list newest first; the bell's unread count.
+	{coll: collNotifications, keys: bson.D{{Key: "agentId", Value: 1}, {Key: "kind", Value: 1}, {Key: "messageId", Value: 1}}, unique: true},
+	{coll: collNotifications, keys: bson.D{{Key: "agentId", Value: 1}, {Key: "createdAt", Value: -1}, {Key: "_id", Value: -1}}},
+	{coll: collNotifications, keys: bson.D{{Key: "agentId", Value: 1}, {Key: "unread", Value: 1}}},
 }
 
 // ensureIndexes creates the indexes that do not exist yet; creating an existing index with the

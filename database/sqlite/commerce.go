@@ -207,6 +207,47 @@ func (s *Store) MarkAbandoned(ctx context.Context, touchedBefore, at time.Time, 
 	return out, err
 }
 
+// abandonedCartsQuery is one page of AbandonedCarts. Its WHERE repeats the partial index's terms
+// literally (migrations/0012_commerce_abandoned.sql), which is what lets SQLite use that index.
+const (
+	abandonedCartsWhere = `status = 'abandoned' AND has_items = 1 AND customer_id <> ''`
+	abandonedCartsFirst = `SELECT ` + cartColumns + ` FROM commerce_carts WHERE ` + abandonedCartsWhere + `
+		ORDER BY touched_at DESC, id DESC LIMIT ?`
+	abandonedCartsAfter = `SELECT ` + cartColumns + ` FROM commerce_carts WHERE ` + abandonedCartsWhere + `
+		AND (touched_at, id) < (?, ?) ORDER BY touched_at DESC, id DESC LIMIT ?`
+)
+
+// AbandonedCarts lists abandoned carts with items and a customer, most recently touched first.
+func (s *Store) AbandonedCarts(ctx context.Context, after inbox.Cursor, limit int) ([]commerce.Cart, error) {
+	if limit <= 0 || limit > inbox.MaxPage {
+		limit = inbox.MaxPage
+	}
+	q, args := abandonedCartsFirst, []any{limit}
+	if !after.IsZero() {
+		q, args = abandonedCartsAfter, []any{ts(after.At), after.ID, limit}
+	}
+	rows, err := s.reader(ctx).query(q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("abandoned carts: %w", err)
+	}
+	defer rows.Close()
+	var out []commerce.Cart
+	for rows.Next() {
+		var doc []byte
+		var c commerce.Cart
+		var cust string
+		if err := rows.Scan(&doc, &cust); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(doc, &c); err != nil {
+			return nil, fmt.Errorf("decode stored cart: %w", err)
+		}
+		c.CustomerID = cust
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 const orderColumns = `doc, customer_id`
 
 func readOrder(q querier, sqlText string, args ...any) (commerce.Order, bool, error) {

@@ -201,6 +201,74 @@ func runCarts(t *testing.T, open func(t *testing.T) commerce.Store) {
 		}
 	})
 
+	t.Run("abandoned carts list newest touched first, page by page, only those with items and a customer", func(t *testing.T) {
+		s := open(t)
+		minute := func(n int) time.Time { return Base().Add(time.Duration(n) * time.Minute) }
+		// Two carts of one customer (both listed: the console shows the customer once), and ties
+		// on the touched time that only the id orders.
+		putCart(t, s, cart("k1", "cust-1", minute(1), "A"))
+		putCart(t, s, cart("k2", "cust-1", minute(3), "A"))
+		putCart(t, s, cart("k3", "cust-2", minute(3), "B"))
+		putCart(t, s, cart("k4", "cust-3", minute(2), "C"))
+		putCart(t, s, cart("k5", "cust-4", minute(3), "A", "B"))
+		putCart(t, s, cart("k0", "cust-5", minute(1), "D"))
+		putCart(t, s, cart("guest", "", minute(4), "A"))        // no customer: no conversation can show it
+		putCart(t, s, cart("empty", "cust-6", minute(4)))       // no items: never abandoned
+		putCart(t, s, cart("fresh", "cust-7", minute(60), "A")) // touched recently: stays open
+		putCart(t, s, cart("bought", "cust-8", minute(2), "A")) // becomes an order before the sweep
+		_, _, err := s.UpdateCart(t.Context(), "bought", commerce.ConvertCart("o-1", "cust-8", minute(5)))
+		must(t, err, "convert")
+		marked, err := s.MarkAbandoned(t.Context(), minute(30), minute(40), 100)
+		must(t, err, "mark abandoned")
+		if len(marked) != 7 {
+			t.Fatalf("the sweep marked %d carts, want 7", len(marked))
+		}
+		// A stored abandoned cart without items (however it came to be) is not listed either.
+		_, _, err = s.UpdateCart(t.Context(), "hollow", func(commerce.Cart, bool) (commerce.Cart, error) {
+			c := cart("hollow", "cust-9", minute(5))
+			c.Status, c.AbandonedAt = commerce.CartAbandoned, minute(40)
+			return c, nil
+		})
+		must(t, err, "store an abandoned cart without items")
+
+		want := []string{"k5", "k3", "k2", "k4", "k1", "k0"}
+		all, err := s.AbandonedCarts(t.Context(), inbox.Cursor{}, 0)
+		must(t, err, "abandoned carts")
+		same(t, "abandoned carts", ids(all, func(c commerce.Cart) string { return c.ID }), want)
+		for _, c := range all {
+			if c.Status != commerce.CartAbandoned || c.CustomerID == "" || c.Quantity() == 0 || !c.AbandonedAt.Equal(minute(40)) {
+				t.Errorf("listed cart %s: status %s, customer %q, %d items, abandoned at %v", c.ID, c.Status, c.CustomerID, c.Quantity(), c.AbandonedAt)
+			}
+		}
+		for _, size := range []int{1, 2, 4, 6} {
+			var got []string
+			cursor := inbox.Cursor{}
+			for range 10 {
+				page, err := s.AbandonedCarts(t.Context(), cursor, size)
+				must(t, err, "abandoned carts page")
+				if len(page) > size {
+					t.Fatalf("a page of %d holds %d carts", size, len(page))
+				}
+				got = append(got, ids(page, func(c commerce.Cart) string { return c.ID })...)
+				if len(page) < size {
+					break
+				}
+				last := page[len(page)-1]
+				cursor = inbox.Cursor{At: last.Touched(), ID: last.ID}
+			}
+			same(t, fmt.Sprintf("pages of %d", size), got, want)
+		}
+
+		// The customer comes back to k2 and a merge moves k4 to another customer: k2 is open
+		// again and drops out, k4 stays, now linked to the survivor.
+		putCart(t, s, cart("k2", "cust-1", minute(90), "A", "B"))
+		must(t, s.MoveCustomer(t.Context(), "cust-3", "cust-10"), "move customer")
+		after, err := s.AbandonedCarts(t.Context(), inbox.Cursor{}, 10)
+		must(t, err, "abandoned carts after changes")
+		same(t, "abandoned carts after changes", ids(after, func(c commerce.Cart) string { return c.ID + "@" + c.CustomerID }),
+			[]string{"k5@cust-4", "k3@cust-2", "k4@cust-10", "k1@cust-1", "k0@cust-5"})
+	})
+
 	t.Run("limit bounds a sweep", func(t *testing.T) {
 		s := open(t)
 		for i := range 5 {

@@ -61,6 +61,7 @@ func (c *Console) send(ctx echo.Context) error {
 	if err != nil {
 		return c.fail(ctx, err)
 	}
+	c.notifyMentions(ctx, sent)
 	c.hub.stopTyping(id, p.Me.ID)
 	conv, err := c.Inbox.Conversation(r.Context(), id)
 	if err != nil {
@@ -133,7 +134,7 @@ func (c *Console) change(ctx echo.Context, ch inbox.Change) error {
 		return c.fail(ctx, err)
 	}
 	r := ctx.Request()
-	conv, err := c.Inbox.Update(r.Context(), ctx.Param("id"), p.Me.ID, ch)
+	conv, err := c.update(r.Context(), ctx.Param("id"), p.Me.ID, ch)
 	if err != nil {
 		return c.fail(ctx, err)
 	}
@@ -261,7 +262,7 @@ func (c *Console) bulk(ctx echo.Context) error {
 	done := 0
 	var firstErr error
 	for _, id := range ids {
-		if _, err := c.Inbox.Update(ctx.Request().Context(), id, me(ctx).ID, ch); err != nil {
+		if _, err := c.update(ctx.Request().Context(), id, me(ctx).ID, ch); err != nil {
 			if firstErr == nil {
 				firstErr = err
 			}

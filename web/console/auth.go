@@ -284,7 +284,8 @@ func (c *Console) setupSubmit(ctx echo.Context) error {
 		return ctx.Redirect(http.StatusSeeOther, "/login")
 	}
 	c.startSession(ctx, token)
-	return ctx.Redirect(http.StatusSeeOther, "/")
+	// The new admin's next task is connecting channels and the shop: the checklist guides it.
+	return ctx.Redirect(http.StatusSeeOther, "/admin/getting-started")
 }
 
 // clientIP is the address the login rate limit counts. Forwarding headers are believed only when

@@ -10,6 +10,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"github.com/serambi/serambi/inbox"
 	"github.com/serambi/serambi/templates"
 )
 
@@ -19,6 +20,19 @@ import (
 // is asking, in which language and zone, with the directory of agents and teams.
 type CommerceRoutes interface {
 	Register(g *echo.Group, page func(echo.Context) (templates.Page, error))
+}
+
+// AbandonedCarts finds the conversations of customers whose cart is abandoned, for the list's
+// abandoned-cart filter. When Deps.Commerce implements it, the filter bar offers the filter;
+// *panel.Panel does.
+//
+// AbandonedCarts reads one batch of at most limit abandoned carts, most recently touched first,
+// strictly after the cursor (At = the cart's Touched(), ID = its id), and returns a row for each
+// cart that is its customer's current cart and whose customer has a conversation: so a customer
+// appears once however many carts they left, and a batch may yield fewer rows than carts. next
+// continues after the last cart read; it is zero when there are no more.
+type AbandonedCarts interface {
+	AbandonedCarts(ctx context.Context, after inbox.Cursor, limit int) (rows []templates.CommerceAbandonedRow, next inbox.Cursor, err error)
 }
 
 // registerCommerce mounts the commerce panel's routes behind the session and CSRF checks of in.

@@ -25,6 +25,7 @@ import (
 	"github.com/serambi/serambi/bus"
 	"github.com/serambi/serambi/i18n"
 	"github.com/serambi/serambi/inbox"
+	"github.com/serambi/serambi/notifications"
 	"github.com/serambi/serambi/templates"
 	"github.com/serambi/serambi/web/imageproxy"
 )
@@ -65,6 +66,16 @@ type Deps struct {
 	// Channels reports each configured connector's state for the admin's Channels page; nil
 	// lists every channel as not configured.
 	Channels func(ctx context.Context) []ChannelStatus
+	// Notifications keeps agents' mentions and assignments under the bell; nil shows no bell
+	// and the notifications page says they are off.
+	Notifications *notifications.Service
+	// Install describes this install (public URL, widget inbox, call sources, shop webhooks) for
+	// the admin's Getting started checklist; nil describes an install with no variables set,
+	// reached at the address the admin uses. InstallFromEnv builds it.
+	Install *Install
+	// Settings keeps the checklist's dismissal; nil uses the inbox store when it keeps connector
+	// state (both real stores do).
+	Settings SettingsStore
 	Now      func() time.Time
 	Log      *slog.Logger
 	Options  Options
@@ -187,6 +198,8 @@ func (c *Console) Register(e *echo.Echo) {
 	g.POST("/setup", c.setupSubmit)
 
 	in := g.Group("", c.authenticate, c.checkCSRF)
+	in.Use(c.withBell)
+	c.registerNotifications(in)
 	in.POST("/logout", c.logout)
 	in.GET("/", c.inboxPage)
 	in.GET("/list", c.listFragment)
@@ -225,6 +238,7 @@ func (c *Console) Register(e *echo.Echo) {
 	admin.POST("/canned", c.createCanned)
 	admin.POST("/canned/:id/delete", c.deleteCanned)
 	admin.GET("/channels", c.channelsPage)
+	c.registerGettingStarted(admin)
 }
 
 // contentPolicy is the console's CSP. It allows no inline script and no eval, so a script that

@@ -38,6 +38,9 @@ func parseListView(q url.Values) templates.ListView {
 	if len(lv.Tag) > 64 {
 		lv.Tag = lv.Tag[:64]
 	}
+	if q.Get("cart") == templates.CartAbandoned {
+		lv.Cart = templates.CartAbandoned
+	}
 	return lv
 }
 

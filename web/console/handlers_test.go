@@ -277,7 +277,7 @@ func TestFirstRunSetup(t *testing.T) {
 		t.Fatalf("short password: %d %s", bad.status, trim(bad.body))
 	}
 	r := c.post("/setup", url.Values{"email": {"admin@toko.id"}, "name": {"Admin"}, "password": {password}, "locale": {"id"}, "timezone": {"Asia/Jakarta"}, "_csrf": {token}}, nil)
-	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/" {
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/admin/getting-started" {
 		t.Fatalf("setup: %d %s %s", r.status, r.header.Get("Location"), trim(r.body))
 	}
 	home := c.get("/", nil)

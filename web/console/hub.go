@@ -18,6 +18,7 @@ import (
 	"github.com/serambi/serambi/commerce"
 	"github.com/serambi/serambi/connectors/voice"
 	"github.com/serambi/serambi/inbox"
+	"github.com/serambi/serambi/notifications"
 	"github.com/serambi/serambi/templates"
 )
 
@@ -131,6 +132,9 @@ type event struct {
 	call    *voice.CallView
 	popup   *templates.CallPopup
 	targets map[string]bool
+	// unread is the agent's unread count for a notifications event (OtherID is the agent), -1
+	// when it is not known.
+	unread int
 }
 
 func (h *Hub) load(ctx context.Context, e bus.Event) (*event, error) {
@@ -163,6 +167,8 @@ func (h *Hub) load(ctx context.Context, e bus.Event) (*event, error) {
 		ev.conv = &conv
 	case bus.CallRinging, bus.CallChanged:
 		return h.loadCall(ctx, ev)
+	case notifications.TopicChanged:
+		return h.loadBell(ctx, ev)
 	case commerce.TopicChanged:
 		// Nothing to read up front: the panel is read per viewer when a socket shows the customer.
 		return ev, nil
@@ -402,6 +408,10 @@ func (fc *frameCache) frameFor(s *socket, ev *event) *websocket.PreparedMessage 
 			}
 		} else {
 			add("unpop", op{Op: "unpop", ID: id})
+		}
+	case notifications.TopicChanged:
+		if key, o, ok := fc.bellOp(s, ev); ok {
+			add(key, o)
 		}
 	case commerce.TopicChanged:
 		if s.cust != "" && s.cust == ev.CustomerID && fc.h.c.Commerce != nil {

@@ -21,6 +21,11 @@ import (
 // pageSize is how many rows and timeline entries one request reads.
 const pageSize = 50
 
+// abandonedBatches bounds the abandoned-cart list's reads per request: at most this many batches
+// of pageSize carts. Carts whose conversation the list's other filters leave out cost a read but
+// no row; past the bound the page ends early and the next one continues the walk.
+const abandonedBatches = 4
+
 // page is the frame of a signed-in page. The hub's sequence is read before anything else, so
 // every event the page might have missed comes after it and is replayed by the socket.
 func (c *Console) page(ctx echo.Context, title string) (templates.Page, error) {
@@ -125,9 +130,9 @@ func (c *Console) listFragment(ctx echo.Context) error {
 	if err != nil {
 		return c.fail(ctx, err)
 	}
-	push := "/?" + lv.Query()
+	push := "/?" + list.View.Query()
 	if cur, err := url.Parse(r.Header.Get("HX-Current-URL")); err == nil && len(cur.Path) > len("/conversations/") {
-		push = cur.Path + "?" + lv.Query()
+		push = cur.Path + "?" + list.View.Query()
 	}
 	ctx.Response().Header().Set("HX-Push-Url", push)
 	return render(ctx, http.StatusOK, templates.ConversationList(p.Viewer, list))
@@ -154,6 +159,15 @@ func (c *Console) moreRows(ctx echo.Context) error {
 
 // loadList reads one page of a list with the customers' names.
 func (c *Console) loadList(ctx context.Context, lv templates.ListView, a agents.Agent, after inbox.Cursor, seq uint64) (templates.ListData, error) {
+	carts, _ := c.Commerce.(AbandonedCarts)
+	if carts == nil {
+		lv.Cart = "" // no shop: the filter is not offered, and a stale link shows the list without it
+	}
+	if lv.Cart == templates.CartAbandoned {
+		d, err := c.loadAbandoned(ctx, carts, lv, a, after, seq)
+		d.CartFilter = true
+		return d, err
+	}
 	f := filterFor(lv, a)
 	f.After, f.Limit = after, pageSize
 	convs, err := c.Inbox.Conversations(ctx, f)
@@ -177,6 +191,52 @@ func (c *Console) loadList(ctx context.Context, lv templates.ListView, a agents.
 		last := convs[len(convs)-1]
 		d.Next = encodeCursor(last.LastMessageAt, last.ID)
 	}
+	slices.Sort(d.Tags)
+	d.CartFilter = carts != nil
+	return d, nil
+}
+
+// loadAbandoned reads one page of a list narrowed to customers whose cart is abandoned: the
+// conversations of the shop's abandoned carts, newest touched first, that pass the list's other
+// filters. The cursor is the last cart's (touched time, cart id), not a conversation's.
+func (c *Console) loadAbandoned(ctx context.Context, carts AbandonedCarts, lv templates.ListView, a agents.Agent, after inbox.Cursor, seq uint64) (templates.ListData, error) {
+	f := filterFor(lv, a)
+	d := templates.ListData{View: lv, Seq: seq, Rows: make([]templates.Row, 0, pageSize)}
+	cur := after
+	for range abandonedBatches {
+		rows, next, err := carts.AbandonedCarts(ctx, cur, pageSize)
+		if err != nil {
+			return templates.ListData{}, fmt.Errorf("list abandoned carts: %w", err)
+		}
+		for i, r := range rows {
+			if !matches(f, r.Row.Conv) || slices.ContainsFunc(d.Rows, func(x templates.Row) bool { return x.Conv.ID == r.Row.Conv.ID }) {
+				continue
+			}
+			name, err := c.customerName(ctx, r.Row.Conv.CustomerID)
+			if err != nil {
+				return templates.ListData{}, err
+			}
+			d.Rows = append(d.Rows, templates.Row{Conv: r.Row.Conv, CustomerName: name})
+			for _, t := range r.Row.Conv.Tags {
+				if !slices.Contains(d.Tags, t) {
+					d.Tags = append(d.Tags, t)
+				}
+			}
+			if len(d.Rows) == pageSize {
+				if i < len(rows)-1 || !next.IsZero() {
+					d.Next = encodeCursor(r.Cart.Touched(), r.Cart.ID)
+				}
+				slices.Sort(d.Tags)
+				return d, nil
+			}
+		}
+		if next.IsZero() {
+			slices.Sort(d.Tags)
+			return d, nil
+		}
+		cur = next
+	}
+	d.Next = encodeCursor(cur.At, cur.ID)
 	slices.Sort(d.Tags)
 	return d, nil
 }

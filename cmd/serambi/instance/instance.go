@@ -30,8 +30,10 @@ import (
 	"github.com/serambi/serambi/i18n"
 	"github.com/serambi/serambi/inbox"
 	"github.com/serambi/serambi/metrics"
+	"github.com/serambi/serambi/notifications"
 	"github.com/serambi/serambi/web"
 	"github.com/serambi/serambi/web/console"
+	"github.com/serambi/serambi/web/imageproxy"
 )
 
 // Store is every store interface a running instance needs; both database packages implement it.
@@ -40,6 +42,7 @@ type Store interface {
 	agents.Store
 	agents.CannedStore
 	connectors.StateStore
+	notifications.Store
 }
 
 // Storage is an opened store with its attachment blobs.
@@ -229,6 +232,8 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage, o options) (*I
 			}
 			return out
 		},
+		Install:  console.InstallFromEnv(cfg.BaseURL, cfg.Getenv),
+		Settings: storage.Store,
 		Options: console.Options{SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 			MaxAttachmentBytes: cfg.MaxAttachmentBytes, ImageSources: shopImageOrigins(shopCfg)}}
 	// Only a connector that exists may fill these: a nil *voice.Connector in an interface field
@@ -238,6 +243,11 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage, o options) (*I
 	}
 	if chans.whatsapp != nil {
 		cd.WhatsApp = chans.whatsapp
+	}
+	cd.Notifications = notifications.New(storage.Store, x, events, time.Now)
+	if cd.Images, err = imageproxy.New(cfg.SecretKey, imageproxy.Options{Log: log.With("part", "imageproxy")}); err != nil {
+		ln.Close()
+		return nil, err
 	}
 	con, err = console.New(cd)
 	if err != nil {

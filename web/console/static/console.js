@@ -87,6 +87,43 @@
     return t.content.firstElementChild;
   }
 
+  // ---------- copy buttons (Getting started: snippets, URLs, fresh secrets) ----------
+  // The text is selected first, so that where the clipboard API is refused (plain http, an
+  // old browser) the admin can still press Ctrl+C; the feedback says which happened.
+  function selectText(el) {
+    var range = document.createRange();
+    range.selectNodeContents(el);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest("[data-copy]");
+    if (!btn) return;
+    var src = document.getElementById(btn.dataset.copy);
+    if (!src) return;
+    var text = src.textContent;
+    var note = btn.parentNode.querySelector(".copy-feedback");
+    function say(msg, ok) {
+      if (note) note.textContent = msg;
+      btn.classList.toggle("copied", ok);
+      clearTimeout(btn._copyTimer);
+      btn._copyTimer = setTimeout(function () {
+        if (note) note.textContent = "";
+        btn.classList.remove("copied");
+      }, 4000);
+    }
+    selectText(src);
+    function manual() {
+      selectText(src);
+      say(btn.dataset.copyManual || "Ctrl+C", false);
+    }
+    if (!navigator.clipboard || !window.isSecureContext) return manual();
+    navigator.clipboard.writeText(text).then(function () {
+      say(btn.dataset.copied || "Copied", true);
+    }, manual);
+  });
+
   if (!root) return; // sign-in, settings and admin pages need nothing more
 
   // ---------- live socket ----------
