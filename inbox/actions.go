@@ -17,6 +17,10 @@ type ReplyRequest struct {
 	ConversationID string
 	AgentID        string
 	AgentName      string
+	// MessageID is optional: an id the caller chose in advance (see NewID), which makes the
+	// request idempotent. The console's composer carries one, so a form sent twice (a double
+	// press, a retried request) stores and sends one reply.
+	MessageID string
 	// Channel to leave on; empty means the conversation's last channel.
 	Channel     Channel
 	Text        string
@@ -33,6 +37,8 @@ type NoteRequest struct {
 	ConversationID string
 	AgentID        string
 	AgentName      string
+	// MessageID makes the request idempotent, as ReplyRequest.MessageID.
+	MessageID string
 	Text           string
 	Attachments    []Attachment
 	// Mentions are the agent ids named with @ in the text; the console notifies them.
@@ -106,6 +112,9 @@ func (x *Inbox) Reply(ctx context.Context, r ReplyRequest) (Message, error) {
 			return Message{}, fmt.Errorf("reply on %s: %w", ch, err)
 		}
 	}
+	if prev, done, err := x.earlier(ctx, r.MessageID, conv.ID, r.AgentID, DirectionOut); done || err != nil {
+		return prev, err
+	}
 	if ch != ChannelEmail && ch != ChannelAPI {
 		// Chat channels have no subject. The composer sends the email thread's subject along
 		// even when the agent switched the reply to WhatsApp; it must not show on that message.
@@ -117,8 +126,14 @@ func (x *Inbox) Reply(ctx context.Context, r ReplyRequest) (Message, error) {
 		Subject: cleanText(r.Subject), Text: text, HTML: r.HTML, Attachments: r.Attachments, ThreadKey: r.ThreadKey,
 		AuthorID: r.AgentID, AuthorName: r.AgentName, Delivery: DeliveryQueued, Meta: r.Meta, CreatedAt: now,
 	}
+	if r.MessageID != "" {
+		m.ID = r.MessageID
+	}
 	job := OutboxJob{ID: m.ID, MessageID: m.ID, Channel: ch, NextAttemptAt: now, CreatedAt: now}
 	if err := x.store.EnqueueOutbound(ctx, m, job); err != nil {
+		if prev, done, perr := x.earlier(ctx, r.MessageID, conv.ID, r.AgentID, DirectionOut); done || perr != nil {
+			return prev, perr // the same request, racing this one, stored it first
+		}
 		return Message{}, fmt.Errorf("queue reply on conversation %s: %w", conv.ID, err)
 	}
 	if _, _, err := x.store.UpdateConversation(ctx, conv.ID, ConversationPatch{
@@ -143,16 +158,29 @@ func (x *Inbox) Note(ctx context.Context, r NoteRequest) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
+	if prev, done, err := x.earlier(ctx, r.MessageID, conv.ID, r.AgentID, DirectionNote); done || err != nil {
+		return prev, err
+	}
 	now := x.now()
+	id := NewID()
+	if r.MessageID != "" {
+		id = r.MessageID
+	}
 	m := Message{
-		ID: NewID(), ConversationID: conv.ID, CustomerID: conv.CustomerID, Direction: DirectionNote,
+		ID: id, ConversationID: conv.ID, CustomerID: conv.CustomerID, Direction: DirectionNote,
 		Channel: ChannelInternal, Text: text, Attachments: r.Attachments, AuthorID: r.AgentID,
 		AuthorName: r.AgentName, CreatedAt: now,
 	}
 	if len(r.Mentions) > 0 {
 		m.Meta = map[string]string{"mentions": strings.Join(r.Mentions, ",")}
 	}
-	if _, _, err := x.store.InsertMessage(ctx, m); err != nil {
+	if stored, dup, err := x.store.InsertMessage(ctx, m); err != nil || dup {
+		if prev, done, perr := x.earlier(ctx, r.MessageID, conv.ID, r.AgentID, DirectionNote); done || perr != nil {
+			return prev, perr
+		}
+		if err == nil {
+			return stored, nil
+		}
 		return Message{}, fmt.Errorf("insert note on conversation %s: %w", conv.ID, err)
 	}
 	x.events.Publish(ctx, bus.Event{Topic: bus.MessageAdded, ConversationID: conv.ID, CustomerID: conv.CustomerID, MessageID: m.ID, At: now})
@@ -434,4 +462,41 @@ func (x *Inbox) CustomerIDByIdentity(ctx context.Context, kind IdentityKind, val
 		return "", err
 	}
 	return x.canonicalID(ctx, owner)
+}
+
+// earlier finds the message a caller-chosen id already names: the same request sent again. done
+// is true when there is one and it is that request's (same conversation, author and kind); an id
+// naming anything else is refused.
+func (x *Inbox) earlier(ctx context.Context, id, conversationID, authorID string, dir Direction) (Message, bool, error) {
+	if id == "" {
+		return Message{}, false, nil
+	}
+	if !validID(id) {
+		return Message{}, false, fmt.Errorf("message id %q is not one from NewID: %w", id, ErrInvalid)
+	}
+	m, err := x.store.MessageByID(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Message{}, false, nil
+	}
+	if err != nil {
+		return Message{}, false, fmt.Errorf("look up message %s: %w", id, err)
+	}
+	if m.ConversationID != conversationID || m.AuthorID != authorID || m.Direction != dir {
+		return Message{}, false, fmt.Errorf("message id %s names another message: %w", id, ErrConflict)
+	}
+	return m, true, nil
+}
+
+// validID reports whether s looks like an id from NewID: 26 characters of lower-case Crockford
+// base32 (a ULID).
+func validID(s string) bool {
+	if len(s) != 26 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefghjkmnpqrstvwxyz", c) {
+			return false
+		}
+	}
+	return true
 }

@@ -62,7 +62,9 @@ func (p *presence) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-p.wake:
-			p.flush(ctx)
+			// A flush begun is finished: shutdown cancels ctx, and a half-written batch would
+			// only log failures for records the final flush writes anyway.
+			p.flush(context.WithoutCancel(ctx))
 		}
 	}
 }

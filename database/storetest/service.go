@@ -675,6 +675,51 @@ func runChannelEvents(t *testing.T, open func(t *testing.T) inbox.Store) {
 		}
 	})
 
+	t.Run("a reply or note sent twice with one message id is stored and queued once", func(t *testing.T) {
+		v := newService(t, open)
+		r := v.ingest(t, fromEmail("<1@x>", "sari@example.id", "halo"))
+		other := v.ingest(t, fromEmail("<2@x>", "budi@example.id", "halo juga"))
+		id := inbox.NewID()
+		req := inbox.ReplyRequest{ConversationID: r.Conversation.ID, MessageID: id, AgentID: "agent-1", Text: "siap kak"}
+		first, err := v.x.Reply(t.Context(), req)
+		must(t, err, "reply")
+		again, err := v.x.Reply(t.Context(), req)
+		must(t, err, "the same reply again")
+		if first.ID != id || again.ID != id {
+			t.Fatalf("ids %s and %s; want both %s", first.ID, again.ID, id)
+		}
+		if n := depth(t, v.s); n != 1 {
+			t.Errorf("outbox holds %d jobs after one reply sent twice; want 1", n)
+		}
+		noteID := inbox.NewID()
+		note := inbox.NoteRequest{ConversationID: r.Conversation.ID, MessageID: noteID, AgentID: "agent-1", Text: "@dewi cek ya"}
+		_, err = v.x.Note(t.Context(), note)
+		must(t, err, "note")
+		_, err = v.x.Note(t.Context(), note)
+		must(t, err, "the same note again")
+		notes := 0
+		for _, m := range v.timeline(t, r.Conversation.ID) {
+			if m.Direction == inbox.DirectionNote {
+				notes++
+			}
+		}
+		if notes != 1 {
+			t.Errorf("%d notes after one note sent twice; want 1", notes)
+		}
+		for name, bad := range map[string]inbox.ReplyRequest{
+			"another conversation's message": {ConversationID: other.Conversation.ID, MessageID: id, AgentID: "agent-1", Text: "x"},
+			"another agent's message":        {ConversationID: r.Conversation.ID, MessageID: id, AgentID: "agent-2", Text: "x"},
+			"a note's id for a reply":        {ConversationID: r.Conversation.ID, MessageID: noteID, AgentID: "agent-1", Text: "x"},
+		} {
+			if _, err := v.x.Reply(t.Context(), bad); !errors.Is(err, inbox.ErrConflict) {
+				t.Errorf("%s: %v; want a conflict", name, err)
+			}
+		}
+		if _, err := v.x.Reply(t.Context(), inbox.ReplyRequest{ConversationID: r.Conversation.ID, MessageID: "../../etc", AgentID: "agent-1", Text: "x"}); !errors.Is(err, inbox.ErrInvalid) {
+			t.Errorf("a malformed id: %v; want invalid", err)
+		}
+	})
+
 	t.Run("a subject goes out only on email: a WhatsApp reply drops the email thread's subject", func(t *testing.T) {
 		v := newService(t, open)
 		v.ingest(t, fromEmail("<1@x>", "sari@example.id", "halo"))

@@ -47,9 +47,9 @@ func (c *Console) send(ctx echo.Context) error {
 	var sent inbox.Message
 	if r.FormValue("mode") == "note" {
 		sent, err = c.Inbox.Note(r.Context(), inbox.NoteRequest{ConversationID: id, AgentID: p.Me.ID, AgentName: p.Me.Name,
-			Text: text, Attachments: atts, Mentions: agents.FindMentions(text, p.Dir.Agents)})
+			MessageID: r.FormValue("mid"), Text: text, Attachments: atts, Mentions: agents.FindMentions(text, p.Dir.Agents)})
 	} else {
-		req := inbox.ReplyRequest{ConversationID: id, AgentID: p.Me.ID, AgentName: p.Me.Name,
+		req := inbox.ReplyRequest{ConversationID: id, AgentID: p.Me.ID, AgentName: p.Me.Name, MessageID: r.FormValue("mid"),
 			Channel: inbox.Channel(r.FormValue("channel")), Text: text, Subject: r.FormValue("subject"), Attachments: atts}
 		if key := r.FormValue("template"); key != "" && req.Channel == inbox.ChannelWhatsApp {
 			if err := c.templateReply(ctx, &req, key, r.Form["tparam:"+key]); err != nil {
