@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/serambi/serambi/agents"
 	"github.com/serambi/serambi/inbox"
 )
 
@@ -220,8 +221,23 @@ func (s *server) postMessage(c echo.Context) error {
 		if req.Channel != "" || req.HTML != "" || req.Subject != "" {
 			return fmt.Errorf("a note has only text and attachments, no channel, html or subject: %w", inbox.ErrInvalid)
 		}
+		var mentions []string
+		if s.Notify != nil && strings.Contains(req.Text, "@") {
+			list, err := s.Notify.Agents(ctx)
+			if err != nil {
+				return err
+			}
+			mentions = agents.FindMentions(req.Text, list)
+		}
 		m, err = s.Inbox.Note(ctx, inbox.NoteRequest{ConversationID: c.Param("id"), AgentID: agentID, AgentName: agentName,
-			Text: req.Text, Attachments: atts})
+			Text: req.Text, Attachments: atts, Mentions: mentions})
+		if err == nil && len(mentions) > 0 {
+			// The note is stored: failing to notify must not fail the request, or the client's
+			// retry would store the note twice.
+			if nerr := s.Notify.Mentioned(ctx, m); nerr != nil {
+				s.Log.Warn("note stored but its mentions not notified", "message", m.ID, "err", nerr)
+			}
+		}
 	} else {
 		if req.Channel != "" && !req.Channel.Valid() {
 			return fmt.Errorf("channel %q is not one of email, widget, telegram, whatsapp, api: %w", req.Channel, inbox.ErrInvalid)
@@ -256,12 +272,26 @@ func (s *server) patchConversation(c echo.Context) error {
 		return fmt.Errorf(`snoozedUntil goes with "status": "snoozed": %w`, inbox.ErrInvalid)
 	}
 	actorID, _ := actor(c)
-	conv, err := s.Inbox.Update(c.Request().Context(), c.Param("id"), actorID, inbox.Change{
+	ctx := c.Request().Context()
+	previous := ""
+	if req.AssigneeID != nil && s.Notify != nil {
+		before, err := s.Inbox.Conversation(ctx, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		previous = before.AssigneeID
+	}
+	conv, err := s.Inbox.Update(ctx, c.Param("id"), actorID, inbox.Change{
 		Status: req.Status, SnoozedUntil: req.SnoozedUntil, AssigneeID: req.AssigneeID, TeamID: req.TeamID,
 		Tags: req.Tags, Priority: req.Priority,
 	})
 	if err != nil {
 		return err
+	}
+	if req.AssigneeID != nil && s.Notify != nil {
+		if nerr := s.Notify.Assigned(ctx, conv, previous, actorID); nerr != nil {
+			s.Log.Warn("conversation assigned but the assignee not notified", "conversation", conv.ID, "err", nerr)
+		}
 	}
 	return c.JSON(http.StatusOK, toConversation(conv))
 }

@@ -44,6 +44,19 @@ type Deps struct {
 	MaxAttachmentBytes int64
 	// APIRoutes add more routes to the API-key-authenticated /api/v1 group (commerce ingestion).
 	APIRoutes []func(g *echo.Group)
+	// Notify tells agents about @mentions in notes and assignments made through the API, as
+	// the console does; nil notifies nobody.
+	Notify Notifier
+}
+
+// Notifier keeps agents' notifications (package notifications).
+type Notifier interface {
+	// Mentioned notifies the agents a stored note mentions (its Meta["mentions"]).
+	Mentioned(ctx context.Context, note inbox.Message) error
+	// Assigned notifies a conversation's new assignee; previous is the assignee before.
+	Assigned(ctx context.Context, conv inbox.Conversation, previous, actorID string) error
+	// Agents lists the agents whose @handles a note may name.
+	Agents(ctx context.Context) ([]agents.Agent, error)
 }
 
 type server struct {

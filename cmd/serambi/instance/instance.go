@@ -207,16 +207,18 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage, o options) (*I
 	chans.loops = append(chans.loops, func(ctx context.Context) error { <-ctx.Done(); unfollow(); return nil })
 
 	keys := agents.NewAPIKeys(storage.Store, time.Now)
-	e := web.New(web.Deps{
-		Inbox: x, Blobs: storage.Blobs, Keys: keys, URLs: urls, Metrics: m, Ready: storage.Ping, Log: log,
-		MaxBodyBytes: cfg.MaxBodyBytes, MaxAttachmentBytes: cfg.MaxAttachmentBytes,
-		APIRoutes: []func(*echo.Group){shop.RegisterAPI},
-	})
 	accounts, err := agents.New(storage.Store, agents.DefaultConfig(), time.Now, log)
 	if err != nil {
 		ln.Close()
 		return nil, err
 	}
+	notes := notifications.New(storage.Store, x, events, time.Now)
+	e := web.New(web.Deps{
+		Inbox: x, Blobs: storage.Blobs, Keys: keys, URLs: urls, Metrics: m, Ready: storage.Ping, Log: log,
+		MaxBodyBytes: cfg.MaxBodyBytes, MaxAttachmentBytes: cfg.MaxAttachmentBytes,
+		APIRoutes: []func(*echo.Group){shop.RegisterAPI},
+		Notify:    apiNotifier{notes: notes, accounts: accounts},
+	})
 	catalog, err := i18n.New()
 	if err != nil {
 		ln.Close()
@@ -244,7 +246,7 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage, o options) (*I
 	if chans.whatsapp != nil {
 		cd.WhatsApp = chans.whatsapp
 	}
-	cd.Notifications = notifications.New(storage.Store, x, events, time.Now)
+	cd.Notifications = notes
 	if cd.Images, err = imageproxy.New(cfg.SecretKey, imageproxy.Options{Log: log.With("part", "imageproxy")}); err != nil {
 		ln.Close()
 		return nil, err
@@ -387,3 +389,21 @@ func shopImageOrigins(c commerce.Config) []string {
 	}
 	return out
 }
+
+// apiNotifier lets the REST API notify agents as the console does.
+type apiNotifier struct {
+	notes    *notifications.Service
+	accounts *agents.Service
+}
+
+func (n apiNotifier) Mentioned(ctx context.Context, note inbox.Message) error {
+	_, err := n.notes.Mentioned(ctx, note)
+	return err
+}
+
+func (n apiNotifier) Assigned(ctx context.Context, conv inbox.Conversation, previous, actorID string) error {
+	_, err := n.notes.Assigned(ctx, conv, previous, actorID)
+	return err
+}
+
+func (n apiNotifier) Agents(ctx context.Context) ([]agents.Agent, error) { return n.accounts.Agents(ctx) }
