@@ -406,4 +406,6 @@ func (n apiNotifier) Assigned(ctx context.Context, conv inbox.Conversation, prev
 	return err
 }
 
-func (n apiNotifier) Agents(ctx context.Context) ([]agents.Agent, error) { return n.accounts.Agents(ctx) }
+func (n apiNotifier) Agents(ctx context.Context) ([]agents.Agent, error) {
+	return n.accounts.Agents(ctx)
+}
