@@ -18,6 +18,7 @@ import (
 
 	"github.com/serambi/serambi/agents"
 	"github.com/serambi/serambi/inbox"
+	"github.com/serambi/serambi/notifications"
 	"github.com/serambi/serambi/web/console"
 )
 
@@ -73,7 +74,7 @@ func serverTime(b *testing.B, e *env, cookie, path string, htmx bool) {
 
 // BenchmarkConversationPage: a conversation with 2,000 messages in its timeline, first page of 50.
 func BenchmarkConversationPage(b *testing.B) {
-	e := newEnv(b).withAgents()
+	e := newEnvWith(b, withNotifications).withAgents()
 	ctx := context.Background()
 	var conv string
 	for i := 0; i < 2000; i++ {
@@ -107,7 +108,7 @@ func BenchmarkInboxList(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("SERAMBI_BENCH_CONVERSATIONS")); err == nil && v > 0 {
 		n = v
 	}
-	e := newEnv(b).withAgents()
+	e := newEnvWith(b, withNotifications).withAgents()
 	ctx := context.Background()
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -235,4 +236,10 @@ func waitIdle(b *testing.B, e *env) {
 		}
 		last = now
 	}
+}
+
+// withNotifications turns the bell on, as in production: every page then also counts the
+// agent's unread notifications.
+func withNotifications(e *env, d *console.Deps) {
+	d.Notifications = notifications.New(e.store, e.inbox, e.bus, time.Now)
 }
