@@ -38,9 +38,9 @@ type NoteRequest struct {
 	AgentID        string
 	AgentName      string
 	// MessageID makes the request idempotent, as ReplyRequest.MessageID.
-	MessageID string
-	Text           string
-	Attachments    []Attachment
+	MessageID   string
+	Text        string
+	Attachments []Attachment
 	// Mentions are the agent ids named with @ in the text; the console notifies them.
 	Mentions []string
 }

@@ -105,6 +105,11 @@ func (x *Inbox) Ingest(ctx context.Context, in Inbound) (IngestResult, error) {
 		return IngestResult{}, err
 	}
 	now := x.now()
+	if in.AnsweredCustomerID != "" {
+		if err := x.claimAnswered(ctx, in, ids[0], now); err != nil {
+			return IngestResult{}, err
+		}
+	}
 	text := cleanText(in.Text)
 	for attempt := 0; ; attempt++ {
 		customerID, err := x.resolveCustomer(ctx, in.Name, ids, now)
@@ -285,6 +290,59 @@ func (x *Inbox) resolveCustomer(ctx context.Context, name string, ids []Identity
 		}
 		return owner.ID, nil
 	}
+}
+
+// ActionIdentityVerified is the audit action of an identity that Serambi verified on its own
+// (a customer answered a mail sent to their address). Data holds the identity's kind and value,
+// and the channel and externalId of the answer that proved it.
+const ActionIdentityVerified = "identity.verified"
+
+// claimAnswered makes id, the sender's own address, a verified identity of the customer whose
+// message at that address they answered (see Inbound.AnsweredCustomerID), so that resolving the
+// sender finds that customer. It claims nothing the customer does not already hold: the proof is
+// about an address Serambi wrote to on the customer's behalf, so any other address means a
+// mistake somewhere, and a wrong claim would put one person's mail in another's conversation.
+func (x *Inbox) claimAnswered(ctx context.Context, in Inbound, id Identity, now time.Time) error {
+	customerID := in.AnsweredCustomerID
+	c, err := x.Customer(ctx, customerID) // follows merges: the address moved with the customer
+	if errors.Is(err, ErrNotFound) {
+		x.log.Warn("a message answers a customer that does not exist; resolving its sender as usual",
+			"customer", customerID, "kind", id.Kind)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	have := slices.IndexFunc(c.Identities, func(o Identity) bool { return o.Key() == id.Key() })
+	if have < 0 {
+		x.log.Warn("a message answers a customer who does not hold its sender's address; claiming nothing",
+			"customer", c.ID, "kind", id.Kind)
+		return nil
+	}
+	if c.Identities[have].Verified {
+		return nil
+	}
+	id.Verified, id.AddedAt = true, now
+	err = x.store.AddIdentity(ctx, c.ID, id)
+	var taken *IdentityTakenError
+	if errors.As(err, &taken) {
+		// Verified on someone else first: never take it from them. The message goes to them, as
+		// it would without the proof; an agent decides whether the two are one person.
+		x.suggest(ctx, c.ID, taken.OwnerID, id, now)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("verify identity %s of customer %s: %w", id.Key(), c.ID, err)
+	}
+	x.log.Info("identity verified by an answer to our message", "customer", c.ID, "kind", id.Kind)
+	if err := x.store.InsertAudit(ctx, AuditEntry{ID: NewID(), Action: ActionIdentityVerified, CustomerID: c.ID,
+		Data: map[string]string{"kind": string(id.Kind), "value": id.Value, "channel": string(in.Channel), "externalId": in.ExternalID},
+		At:   now}); err != nil {
+		// The claim is made; its explanation is worth a warning, not a lost message.
+		x.log.Warn("could not record the verified identity in the audit log", "customer", c.ID, "err", err)
+	}
+	x.events.Publish(ctx, bus.Event{Topic: bus.CustomerChanged, CustomerID: c.ID, At: now})
+	return nil
 }
 
 type claimedBy struct {

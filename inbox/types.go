@@ -274,6 +274,17 @@ type Inbound struct {
 	ThreadKey   string
 	Meta        map[string]string
 	SentAt      time.Time
+	// AnsweredCustomerID, when set, is the customer to whose From[0] address Serambi sent the
+	// message this one answers. A connector sets it only on proof that a recipient of that
+	// message wrote this one: the email connector when In-Reply-To or References names a
+	// Message-ID we sent to that address, or when the mail came to a plus-address token we
+	// issued to it; never on a subject or a header anyone could make up. Answering proves the
+	// sender controls the address, so Ingest makes it a verified identity of that customer
+	// (upgrading the unverified one a visitor typed into the widget) and the message joins that
+	// customer's conversation. An address already verified on another customer stays theirs:
+	// the message goes there, as without the field, and the two customers are suggested as a
+	// merge. The customer must hold the address (verified or not), or nothing is claimed.
+	AnsweredCustomerID string
 }
 
 // Outbound is what a channel's sender gets: the message and the customer it goes to.

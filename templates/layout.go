@@ -183,6 +183,9 @@ func auditText(v Viewer, a inbox.AuditEntry) string {
 	case "customer.merge":
 		data["Loser"] = a.Data["loserName"]
 		return v.L.F("AuditMerge", data)
+	case inbox.ActionIdentityVerified:
+		data["Value"] = a.Data["value"]
+		return v.L.F("AuditIdentityVerified", data)
 	}
 	data["Action"] = a.Action
 	return v.L.F("AuditOther", data)

@@ -15,6 +15,9 @@
 //     email.inReplyTo, email.references, email.from, email.to, email.cc, email.replyTo,
 //     email.quoteAt (byte offset of quoted history in Text), email.quoted, email.remoteImages,
 //     email.threadBy, email.auto, email.raw (blob of the source), email.mailbox.
+//   - AnsweredCustomerID names the customer when the mail answers one we sent to its From address
+//     (see answeredCustomer): the address is then theirs, verified, even if they had only typed it
+//     into the chat widget, and the answer joins their conversation.
 //
 // Automatic mail (bounces, out-of-office replies, read receipts) is never a message to answer:
 // it becomes an event on the conversation of the mail it is about.
@@ -262,7 +265,15 @@ func (c *Connector) ingestPrepared(ctx context.Context, pr *prepared) error {
 	if err != nil {
 		return err
 	}
-	td, err := c.threadFor(ctx, p, externalID)
+	tokens, err := c.tokensOf(ctx, p)
+	if err != nil {
+		return err
+	}
+	td, err := c.threadFor(ctx, p, externalID, tokens)
+	if err != nil {
+		return err
+	}
+	answered, err := c.answeredCustomer(ctx, p, tokens)
 	if err != nil {
 		return err
 	}
@@ -288,7 +299,7 @@ func (c *Connector) ingestPrepared(ctx context.Context, pr *prepared) error {
 	res, err := c.deps.Inbox.Ingest(ctx, inbox.Inbound{
 		Channel: inbox.ChannelEmail, ExternalID: externalID, From: from, Name: p.From.Name,
 		Subject: p.Subject, Text: p.Text, HTML: p.HTML, Attachments: pr.atts, ThreadKey: td.Key,
-		Meta: meta, SentAt: sent,
+		Meta: meta, SentAt: sent, AnsweredCustomerID: answered,
 	})
 	if err != nil {
 		if errors.Is(err, inbox.ErrInvalid) || errors.Is(err, inbox.ErrNoIdentity) || errors.Is(err, inbox.ErrTooLarge) {

@@ -116,6 +116,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("%s: conversation %s thread %q (by %s), want %s %q", id, m.ConversationID, m.ThreadKey, m.Meta["email.threadBy"], in.ConversationID, in.ThreadKey)
 		}
 	}
+	waitFor(t, 5*time.Second, "the imports counted", func() bool { return c.Status().Imported >= 3 })
 	if s := c.Status(); s.Imported != 3 || s.LastError != "" {
 		t.Errorf("status %+v", s)
 	}
@@ -177,6 +178,8 @@ func TestOutage(t *testing.T) {
 		_, err := e.store.MessageByExternalID(ctx, inbox.ChannelEmail, "after@example.org")
 		return err == nil
 	})
+	// The status counts a mail after its last step, a moment after the message is stored.
+	waitFor(t, 5*time.Second, "the import counted", func() bool { return c2.Status().Imported > 0 })
 	if s := c2.Status(); s.Imported != 1 {
 		t.Errorf("restarted connector imported %d mails, want 1", s.Imported)
 	}

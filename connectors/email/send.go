@@ -89,7 +89,7 @@ func (c *Connector) Send(ctx context.Context, out inbox.Outbound) (string, error
 	var replyTo *Address
 	if c.mb.PlusAddressing {
 		addr, err := c.threadAddress(ctx, tokenRecord{ThreadKey: threadKey, Subject: subject, CustomerID: out.Customer.ID,
-			ConversationID: m.ConversationID})
+			ConversationID: m.ConversationID, To: []string{to}})
 		if err != nil {
 			return "", err
 		}
@@ -98,7 +98,7 @@ func (c *Connector) Send(ctx context.Context, out inbox.Outbound) (string, error
 	// Recorded before the mail leaves, so that an answer arriving at once finds its thread.
 	if err := putJSON(ctx, c.deps.State, sentKey(msgID), sentRecord{
 		ThreadKey: threadKey, Subject: subject, References: refs, ConversationID: m.ConversationID,
-		CustomerID: out.Customer.ID, MessageID: m.ID, Mailbox: c.mb.ID,
+		CustomerID: out.Customer.ID, MessageID: m.ID, Mailbox: c.mb.ID, To: to,
 	}); err != nil {
 		return "", err
 	}
@@ -137,13 +137,28 @@ func (c *Connector) Send(ctx context.Context, out inbox.Outbound) (string, error
 }
 
 // threadAddress issues (idempotently) the plus address of a customer's thread,
-// support+<token>@domain, and records what the token stands for.
+// support+<token>@domain, and records what the token stands for, adding rec.To to the addresses
+// it was sent to before.
 func (c *Connector) threadAddress(ctx context.Context, rec tokenRecord) (string, error) {
 	key, err := c.tokenKeyBytes(ctx)
 	if err != nil {
 		return "", err
 	}
 	tok := threadToken(key, rec.CustomerID, rec.ThreadKey)
+	var before tokenRecord
+	if _, err := getJSON(ctx, c.deps.State, tokenKey(tok), &before); err != nil {
+		return "", err
+	}
+	// Read, then write: two sends in one thread at once may keep only one of their addresses,
+	// which costs an answer to the other only the proof, never its thread (In-Reply-To remains).
+	for _, a := range before.To {
+		if !slices.Contains(rec.To, a) {
+			rec.To = append(rec.To, a)
+		}
+	}
+	if len(rec.To) > maxTokenRecipients {
+		rec.To = rec.To[:maxTokenRecipients]
+	}
 	if err := putJSON(ctx, c.deps.State, tokenKey(tok), rec); err != nil {
 		return "", err
 	}

@@ -43,6 +43,9 @@ type sentRecord struct {
 	CustomerID     string   `json:"customerId"`
 	MessageID      string   `json:"messageId"` // the inbox message
 	Mailbox        string   `json:"mailbox"`   // the mailbox it left through
+	// To is the address it went to: an answer from that address proves it is the customer's
+	// (see answeredCustomer). Empty in records written before it was kept: they prove nothing.
+	To string `json:"to,omitempty"`
 }
 
 // tokenRecord is what a plus-address token stands for.
@@ -51,7 +54,13 @@ type tokenRecord struct {
 	Subject        string `json:"subject"`
 	CustomerID     string `json:"customerId"`
 	ConversationID string `json:"conversationId"`
+	// To lists the addresses mail carrying the token went to (the latest maxTokenRecipients), so
+	// that mail from one of them to the token proves the address is the customer's.
+	To []string `json:"to,omitempty"`
 }
+
+// maxTokenRecipients bounds tokenRecord.To: a thread's mail goes to a customer's one or two addresses.
+const maxTokenRecipients = 8
 
 func (c *Connector) stateKey(name string) string { return "email:" + c.mb.ID + ":" + name }
 

@@ -18,6 +18,7 @@ import (
 func RunInboxService(t *testing.T, open func(t *testing.T) inbox.Store) {
 	t.Run("ingest", func(t *testing.T) { runIngest(t, open) })
 	t.Run("identity resolution", func(t *testing.T) { runResolution(t, open) })
+	t.Run("answers verify the address", func(t *testing.T) { runAnswered(t, open) })
 	t.Run("agent actions", func(t *testing.T) { runActions(t, open) })
 	t.Run("merge", func(t *testing.T) { runServiceMerge(t, open) })
 	t.Run("reply and dispatch", func(t *testing.T) { runDispatch(t, open) })
@@ -283,6 +284,179 @@ func runResolution(t *testing.T, open func(t *testing.T) inbox.Store) {
 		}
 		_, err = v.s.MessageByExternalID(t.Context(), inbox.ChannelEmail, "<bad@x>")
 		notFound(t, err, "the refused message")
+	})
+}
+
+// typedInWidget is a widget visitor who typed addr into the widget: addr is theirs, unverified.
+func (v service) typedInWidget(t *testing.T, visitor, addr string) inbox.IngestResult {
+	t.Helper()
+	return v.ingest(t, inbox.Inbound{Channel: inbox.ChannelWidget, ExternalID: "w-" + visitor, Text: "halo, ada orang?",
+		From: []inbox.Identity{{Kind: inbox.KindWidget, Value: visitor}, {Kind: inbox.KindEmail, Value: addr}}})
+}
+
+// answer is an email from addr answering a mail Serambi sent to addr for customer answered.
+func answer(extID, addr, answered string) inbox.Inbound {
+	in := fromEmail(extID, addr, "ini jawaban saya")
+	in.AnsweredCustomerID = answered
+	return in
+}
+
+// emailOf reports whether the customer holds addr, and whether verified.
+func (v service) emailOf(t *testing.T, customerID, addr string) (held, verified bool) {
+	t.Helper()
+	c, err := v.x.Customer(t.Context(), customerID)
+	must(t, err, "customer "+customerID)
+	for _, id := range c.Identities {
+		if id.Kind == inbox.KindEmail && id.Value == addr {
+			return true, id.Verified
+		}
+	}
+	return false, false
+}
+
+// ownerOf returns who claims addr verified, "" when nobody does.
+func (v service) ownerOf(t *testing.T, addr string) string {
+	t.Helper()
+	id, err := v.s.CustomerIDByIdentity(t.Context(), inbox.KindEmail, addr)
+	if errors.Is(err, inbox.ErrNotFound) {
+		return ""
+	}
+	must(t, err, "owner of "+addr)
+	return id
+}
+
+// suggested lists the customers suggested as the same person as customerID.
+func (v service) suggested(t *testing.T, customerID string) []string {
+	t.Helper()
+	ss, err := v.s.ListSuggestions(t.Context(), customerID)
+	must(t, err, "suggestions of "+customerID)
+	out := []string{}
+	for _, s := range ss {
+		out = append(out, s.OtherID)
+	}
+	return out
+}
+
+// runAnswered covers Inbound.AnsweredCustomerID: a customer answering a mail Serambi sent to an
+// address they typed into the widget proves the address is theirs.
+func runAnswered(t *testing.T, open func(t *testing.T) inbox.Store) {
+	const addr = "rina@example.id"
+
+	t.Run("an answer to a mail sent to a typed address verifies it and joins that customer's conversation", func(t *testing.T) {
+		v := newService(t, open)
+		typed := v.typedInWidget(t, "visitor-1", addr)
+		if held, verified := v.emailOf(t, typed.CustomerID, addr); !held || verified {
+			t.Fatalf("fixture: typed address held=%v verified=%v, want held unverified", held, verified)
+		}
+		got := v.ingest(t, answer("<answer@mail.example.id>", "Rina@Example.ID", typed.CustomerID))
+		if got.CustomerID != typed.CustomerID || got.Conversation.ID != typed.Conversation.ID {
+			t.Fatalf("the answer went to %s/%s, want the widget customer's %s/%s",
+				got.CustomerID, got.Conversation.ID, typed.CustomerID, typed.Conversation.ID)
+		}
+		if _, verified := v.emailOf(t, typed.CustomerID, addr); !verified {
+			t.Errorf("the answered address is still unverified")
+		}
+		if owner := v.ownerOf(t, addr); owner != typed.CustomerID {
+			t.Errorf("address claimed by %q, want %s", owner, typed.CustomerID)
+		}
+		if s := v.suggested(t, typed.CustomerID); len(s) != 0 {
+			t.Errorf("suggestions %v; the proof needs none", s)
+		}
+		audit, err := v.s.ListAudit(t.Context(), typed.CustomerID, 10)
+		must(t, err, "audit")
+		if len(audit) != 1 || audit[0].Action != inbox.ActionIdentityVerified || audit[0].Data["value"] != addr ||
+			audit[0].Data["externalId"] != "<answer@mail.example.id>" || audit[0].ActorID != "" {
+			t.Errorf("audit = %+v, want one %s entry by Serambi naming the address and the answer", audit, inbox.ActionIdentityVerified)
+		}
+		// The answer delivered again changes nothing; later mail from the address needs no proof.
+		again := v.ingest(t, answer("<answer@mail.example.id>", addr, typed.CustomerID))
+		if !again.Duplicate || again.Message.ID != got.Message.ID {
+			t.Errorf("redelivery: duplicate=%v message %s, want the stored %s", again.Duplicate, again.Message.ID, got.Message.ID)
+		}
+		later := v.ingest(t, fromEmail("<later@mail.example.id>", addr, "satu lagi"))
+		if later.CustomerID != typed.CustomerID {
+			t.Errorf("a later mail went to %s, want %s", later.CustomerID, typed.CustomerID)
+		}
+		if audit, _ := v.s.ListAudit(t.Context(), typed.CustomerID, 10); len(audit) != 1 {
+			t.Errorf("%d audit entries after redelivery, want still 1", len(audit))
+		}
+		if n := countDirection(v.timeline(t, typed.Conversation.ID), inbox.DirectionIn); n != 3 {
+			t.Errorf("%d inbound messages in the conversation, want 3 (widget, answer, later)", n)
+		}
+	})
+
+	t.Run("without the proof a mail from a typed address stays apart and is suggested", func(t *testing.T) {
+		v := newService(t, open)
+		typed := v.typedInWidget(t, "visitor-1", addr)
+		got := v.ingest(t, fromEmail("<plain@mail.example.id>", addr, "halo"))
+		if got.CustomerID == typed.CustomerID {
+			t.Fatalf("an unproven mail joined the widget customer")
+		}
+		if _, verified := v.emailOf(t, typed.CustomerID, addr); verified {
+			t.Errorf("the typed address became verified without proof")
+		}
+		if owner := v.ownerOf(t, addr); owner != got.CustomerID {
+			t.Errorf("address claimed by %q, want the sender's new customer %s", owner, got.CustomerID)
+		}
+		same(t, "suggestions of the widget customer", v.suggested(t, typed.CustomerID), []string{got.CustomerID})
+	})
+
+	t.Run("an address verified on another customer is not taken", func(t *testing.T) {
+		v := newService(t, open)
+		first := v.ingest(t, fromEmail("<first@mail.example.id>", addr, "saya duluan"))
+		typed := v.typedInWidget(t, "visitor-1", addr)
+		got := v.ingest(t, answer("<answer@mail.example.id>", addr, typed.CustomerID))
+		if got.CustomerID != first.CustomerID {
+			t.Errorf("the answer went to %s, want the address's owner %s", got.CustomerID, first.CustomerID)
+		}
+		if owner := v.ownerOf(t, addr); owner != first.CustomerID {
+			t.Errorf("address claimed by %q, want still %s", owner, first.CustomerID)
+		}
+		if _, verified := v.emailOf(t, typed.CustomerID, addr); verified {
+			t.Errorf("the widget customer's copy became verified")
+		}
+		same(t, "suggestions of the widget customer", v.suggested(t, typed.CustomerID), []string{first.CustomerID})
+		same(t, "suggestions of the owner", v.suggested(t, first.CustomerID), []string{typed.CustomerID})
+	})
+
+	t.Run("a customer who does not hold the address claims nothing", func(t *testing.T) {
+		for _, who := range []string{"a customer without the address", "a customer that does not exist"} {
+			t.Run(who, func(t *testing.T) {
+				v := newService(t, open)
+				other := v.ingest(t, inbox.Inbound{Channel: inbox.ChannelWidget, ExternalID: "w-0", Text: "halo",
+					From: []inbox.Identity{{Kind: inbox.KindWidget, Value: "visitor-0"}}})
+				answered := other.CustomerID
+				if who == "a customer that does not exist" {
+					answered = "no-such-customer"
+				}
+				got := v.ingest(t, answer("<answer@mail.example.id>", addr, answered))
+				if got.CustomerID == other.CustomerID {
+					t.Fatalf("the mail joined a customer who never held its address")
+				}
+				if held, _ := v.emailOf(t, other.CustomerID, addr); held {
+					t.Errorf("the address was added to a customer who did not hold it")
+				}
+				if owner := v.ownerOf(t, addr); owner != got.CustomerID {
+					t.Errorf("address claimed by %q, want the sender's new customer %s", owner, got.CustomerID)
+				}
+			})
+		}
+	})
+
+	t.Run("the proof follows a merge to the surviving customer", func(t *testing.T) {
+		v := newService(t, open)
+		survivor := v.ingest(t, inbox.Inbound{Channel: inbox.ChannelTelegram, ExternalID: "1", Text: "halo",
+			From: []inbox.Identity{{Kind: inbox.KindTelegram, Value: "555001"}}})
+		typed := v.typedInWidget(t, "visitor-1", addr)
+		_, err := v.x.Merge(t.Context(), survivor.CustomerID, typed.CustomerID, "agent-1")
+		must(t, err, "merge")
+		got := v.ingest(t, answer("<answer@mail.example.id>", addr, typed.CustomerID))
+		if got.CustomerID != survivor.CustomerID || got.Conversation.ID != survivor.Conversation.ID {
+			t.Errorf("the answer went to %s, want the survivor %s", got.CustomerID, survivor.CustomerID)
+		}
+		if owner := v.ownerOf(t, addr); owner != survivor.CustomerID {
+			t.Errorf("address claimed by %q, want the survivor %s", owner, survivor.CustomerID)
+		}
 	})
 }
 
