@@ -76,9 +76,16 @@ type Deps struct {
 	// Settings keeps the checklist's dismissal; nil uses the inbox store when it keeps connector
 	// state (both real stores do).
 	Settings SettingsStore
-	Now      func() time.Time
-	Log      *slog.Logger
-	Options  Options
+	// WidgetInboxes keeps the chat widget's inboxes' settings for the admin's Chat widget page;
+	// nil (the widget is off) says so there. Pass the running connector's own store
+	// (widget.Connector.Settings): a save then reaches the next visitor at once.
+	WidgetInboxes WidgetInboxes
+	// WidgetTyping shows widget visitors that an agent is typing a reply; nil shows them
+	// nothing. *widget.Connector implements it.
+	WidgetTyping WidgetTyping
+	Now          func() time.Time
+	Log          *slog.Logger
+	Options      Options
 }
 
 // Options tune the console.
@@ -239,6 +246,7 @@ func (c *Console) Register(e *echo.Echo) {
 	admin.POST("/canned/:id/delete", c.deleteCanned)
 	admin.GET("/channels", c.channelsPage)
 	c.registerGettingStarted(admin)
+	c.registerWidgetSettings(admin)
 }
 
 // contentPolicy is the console's CSP. It allows no inline script and no eval, so a script that

@@ -261,6 +261,12 @@ func (c *Console) checklist(ctx context.Context, in *Install, l *i18n.Localizer,
 
 	w := &cl.Widget
 	w.Enabled, w.InboxID, w.Origins = in.WidgetEnabled, in.WidgetInbox, in.WidgetOrigins
+	if c.WidgetInboxes != nil && w.Enabled {
+		// Origins saved on the Chat widget page win over the environment's.
+		if ws, err := c.WidgetInboxes.Get(ctx, w.InboxID); err == nil {
+			w.Origins = ws.AllowedOrigins
+		}
+	}
 	w.Done = w.Enabled && len(w.Origins) > 0
 	w.Snippet = `<script src="` + base + `/widget.js" data-serambi-inbox="` + w.InboxID + `" async></script>`
 	if in.WidgetDemo {

@@ -17,6 +17,7 @@ import (
 	"github.com/serambi/serambi/bus"
 	"github.com/serambi/serambi/commerce"
 	"github.com/serambi/serambi/connectors/voice"
+	"github.com/serambi/serambi/connectors/widget"
 	"github.com/serambi/serambi/inbox"
 	"github.com/serambi/serambi/notifications"
 	"github.com/serambi/serambi/templates"
@@ -48,6 +49,10 @@ type Hub struct {
 	sockets  map[*socket]struct{}
 	presence map[string]map[*socket]bool // agent id → their sockets → away
 	typing   map[string]map[string]time.Time
+	// visitors are the widget visitors typing, by conversation; told are the agents the widget
+	// was told are typing, by conversation and agent id, so that it hears when they stop.
+	visitors map[string]visitorTyping
+	told     map[string]map[string]toldTyping
 
 	countsMu  sync.Mutex
 	gen       uint64 // bumped by every change that can move a count
@@ -59,6 +64,7 @@ type Hub struct {
 func newHub(c *Console) *Hub {
 	h := &Hub{c: c, id: inbox.NewID(), ring: make([]bus.Event, c.opt.RingSize),
 		sockets: map[*socket]struct{}{}, presence: map[string]map[*socket]bool{}, typing: map[string]map[string]time.Time{},
+		visitors: map[string]visitorTyping{}, told: map[string]map[string]toldTyping{},
 		mine: map[string]countAt{},
 		upgrader: websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 8192,
 			// Same-origin only: a page on another site must not open a socket with our cookie.
@@ -196,6 +202,14 @@ func (h *Hub) load(ctx context.Context, e bus.Event) (*event, error) {
 func (h *Hub) handle(e bus.Event) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	switch e.Topic {
+	case widget.TopicVisitorTyping, widget.TopicVisitorTypingStopped:
+		// Typing is ephemeral, like agents' typing: shown now, never replayed.
+		h.visitorTyping(ctx, e)
+		return
+	case widget.TopicAgentTyping, widget.TopicAgentTypingStopped:
+		return // what the console itself told the widget
+	}
 	if e.Topic == bus.CustomerChanged || e.Topic == bus.CustomerMerged {
 		h.c.names.forget(e.CustomerID, e.OtherID)
 	}
@@ -501,6 +515,9 @@ func (h *Hub) subscribe(ctx context.Context, s *socket, v viewMsg) {
 		h.pushCollab(ctx, old)
 	}
 	h.pushCollab(ctx, s.conv)
+	if _, ok := h.visitors[s.conv]; ok {
+		h.pushVisitor(ctx, s.conv, s)
+	}
 }
 
 // replay sends s the events after since that touch what it shows. Each thing is re-read as it is
@@ -701,41 +718,107 @@ func (h *Hub) pushCollab(ctx context.Context, convID string) {
 	}
 }
 
-// startTyping marks an agent as typing in a conversation for a few seconds.
-func (h *Hub) startTyping(ctx context.Context, s *socket, convID string) {
+// widgetTypingEvery is how often the widget is told again that an agent is still typing: well
+// within the few seconds after which the widget hides "typing…" by itself.
+const widgetTypingEvery = 3 * time.Second
+
+// visitorTyping is a widget visitor typing in a conversation.
+type visitorTyping struct {
+	name  string
+	until time.Time
+}
+
+// toldTyping is an agent the widget was told is typing.
+type toldTyping struct {
+	name string
+	at   time.Time
+}
+
+// widgetStop is an agent to tell the widget has stopped typing, once the hub's lock is released.
+type widgetStop struct{ conv, name string }
+
+// startTyping marks an agent as typing in a conversation for a few seconds. via is the channel
+// the agent's reply would leave on: when it is the widget, the visitor sees them typing too
+// (never for a note, whose composer sends no channel).
+func (h *Hub) startTyping(ctx context.Context, s *socket, convID string, via inbox.Channel) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if s.conv != convID || convID == "" {
+	if s.conv != convID || convID == "" || s.closed {
+		h.mu.Unlock()
 		return
 	}
 	if h.typing[convID] == nil {
 		h.typing[convID] = map[string]time.Time{}
 	}
-	was := h.typing[convID][s.agent.ID].After(time.Now())
-	h.typing[convID][s.agent.ID] = time.Now().Add(h.c.opt.TypingFor)
+	now := time.Now()
+	was := h.typing[convID][s.agent.ID].After(now)
+	h.typing[convID][s.agent.ID] = now.Add(h.c.opt.TypingFor)
 	if !was {
 		h.pushCollab(ctx, convID)
+	}
+	tell := via == inbox.ChannelWidget && h.c.WidgetTyping != nil && h.markTold(convID, s.agent.ID, s.agent.Name, now)
+	h.mu.Unlock()
+	if tell {
+		h.c.WidgetTyping.AgentTyping(ctx, convID, s.agent.Name, true)
+	}
+}
+
+// markTold records that the widget is being told agentID types in conv; false when it was told
+// so recently that it still shows it.
+func (h *Hub) markTold(conv, agentID, name string, now time.Time) bool {
+	m := h.told[conv]
+	if m == nil {
+		m = map[string]toldTyping{}
+		h.told[conv] = m
+	}
+	if t, ok := m[agentID]; ok && now.Sub(t.at) < widgetTypingEvery {
+		return false
+	}
+	m[agentID] = toldTyping{name: name, at: now}
+	return true
+}
+
+// untell forgets that the widget was told agentID types in conv, and says whom to tell it stopped.
+func (h *Hub) untell(conv, agentID string, stops []widgetStop) []widgetStop {
+	t, ok := h.told[conv][agentID]
+	if !ok {
+		return stops
+	}
+	delete(h.told[conv], agentID)
+	if len(h.told[conv]) == 0 {
+		delete(h.told, conv)
+	}
+	return append(stops, widgetStop{conv: conv, name: t.name})
+}
+
+// tellStopped tells the widget's visitors the agents in stops stopped typing. Called without the
+// hub's lock: with a bus between instances, telling may wait on the network.
+func (h *Hub) tellStopped(ctx context.Context, stops []widgetStop) {
+	for _, st := range stops {
+		h.c.WidgetTyping.AgentTyping(ctx, st.conv, st.name, false)
 	}
 }
 
 // stopTyping clears "typing…" at once when the agent sent their reply.
 func (h *Hub) stopTyping(convID, agentID string) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if _, ok := h.typing[convID][agentID]; ok {
 		delete(h.typing[convID], agentID)
 		h.pushCollab(context.Background(), convID)
 	}
+	stops := h.untell(convID, agentID, nil)
+	h.mu.Unlock()
+	h.tellStopped(context.Background(), stops)
 }
 
 func (h *Hub) expireTyping(now time.Time) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	var stops []widgetStop
 	for conv, m := range h.typing {
 		changed := false
 		for a, until := range m {
 			if !until.After(now) {
 				delete(m, a)
+				stops = h.untell(conv, a, stops)
 				changed = true
 			}
 		}
@@ -745,6 +828,64 @@ func (h *Hub) expireTyping(now time.Time) {
 		if changed {
 			h.pushCollab(context.Background(), conv)
 		}
+	}
+	for conv, v := range h.visitors {
+		if !v.until.After(now) {
+			delete(h.visitors, conv)
+			h.pushVisitor(context.Background(), conv, nil)
+		}
+	}
+	h.mu.Unlock()
+	h.tellStopped(context.Background(), stops)
+}
+
+// visitorTyping shows (or clears) "<customer> is typing…" in the conversation's open views when
+// the widget says its visitor types. A visitor who leaves without saying so stops showing after
+// TypingFor: the widget repeats the event every few seconds while they type.
+func (h *Hub) visitorTyping(ctx context.Context, e bus.Event) {
+	conv := e.ConversationID
+	if conv == "" {
+		return
+	}
+	on := e.Topic == widget.TopicVisitorTyping
+	var name string
+	if on && e.CustomerID != "" {
+		var err error
+		if name, err = h.c.customerName(ctx, e.CustomerID); err != nil {
+			h.c.Log.Warn("console hub could not name a typing visitor", "customer", e.CustomerID, "err", err)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	was, showing := h.visitors[conv]
+	if !on {
+		if showing {
+			delete(h.visitors, conv)
+			h.pushVisitor(ctx, conv, nil)
+		}
+		return
+	}
+	h.visitors[conv] = visitorTyping{name: name, until: time.Now().Add(h.c.opt.TypingFor)}
+	if !showing || was.name != name {
+		h.pushVisitor(ctx, conv, nil)
+	}
+}
+
+// pushVisitor sends the visitor-typing line of conv to the sockets showing it (or to only).
+func (h *Hub) pushVisitor(ctx context.Context, conv string, only *socket) {
+	v, typing := h.visitors[conv]
+	fc := newFrameCache(h, ctx)
+	for s := range h.sockets {
+		if s.conv != conv || (only != nil && s != only) {
+			continue
+		}
+		html, ok := fc.render(s, "visitor-typing", func(vw templates.Viewer) templ.Component {
+			return templates.VisitorTyping(vw, conv, v.name, typing)
+		})
+		if !ok {
+			continue
+		}
+		s.enqueue(fc.frame("visitor-typing|"+s.vkey, 0, []op{{Op: "replace", ID: templates.VisitorTypingID(conv), HTML: html}}), 0)
 	}
 }
 

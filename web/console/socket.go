@@ -71,6 +71,8 @@ type viewMsg struct {
 type clientMsg struct {
 	T string `json:"t"` // view | typing | away | active | read
 	viewMsg
+	// Via is, with typing, the channel the reply being typed would leave on; empty for a note.
+	Via inbox.Channel `json:"via"`
 }
 
 const (
@@ -112,20 +114,24 @@ func (h *Hub) register(s *socket) {
 
 func (h *Hub) unregister(s *socket) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if s.closed {
+		h.mu.Unlock()
 		return
 	}
 	delete(h.sockets, s)
 	s.closed = true
 	close(s.send)
 	h.setPresence(s, false, false)
+	var stops []widgetStop
 	if s.conv != "" {
 		if m := h.typing[s.conv]; m != nil {
 			delete(m, s.agent.ID)
 		}
+		stops = h.untell(s.conv, s.agent.ID, nil)
 		h.pushCollab(context.Background(), s.conv)
 	}
+	h.mu.Unlock()
+	h.tellStopped(context.Background(), stops)
 }
 
 func (h *Hub) write(s *socket) {
@@ -173,7 +179,7 @@ func (h *Hub) read(s *socket) {
 		case "view":
 			h.subscribe(ctx, s, m.viewMsg)
 		case "typing":
-			h.startTyping(ctx, s, m.Conv)
+			h.startTyping(ctx, s, m.Conv, m.Via)
 		case "away", "active":
 			h.mu.Lock()
 			if !s.closed {

@@ -34,7 +34,9 @@ type channels struct {
 	// connector's state on the admin Channels page.
 	voice    *voice.Connector
 	whatsapp *whatsapp.Connector
-	status   []func(context.Context) console.ChannelStatus
+	// widget is the chat widget, for its settings page and agents' typing.
+	widget *widget.Connector
+	status []func(context.Context) console.ChannelStatus
 }
 
 // channelStore is what the connectors need from the store.
@@ -113,6 +115,7 @@ func openChannels(getenv func(string) string, instanceID string, x *inbox.Inbox,
 		}
 		w := widget.New(wgc, deps)
 		ch.senders[inbox.ChannelWidget] = w
+		ch.widget = w
 		ch.loops = append(ch.loops, w.Run)
 		ch.rootRoutes = append(ch.rootRoutes, w.Register)
 	}

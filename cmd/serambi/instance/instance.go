@@ -246,6 +246,11 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage, o options) (*I
 	if chans.whatsapp != nil {
 		cd.WhatsApp = chans.whatsapp
 	}
+	if chans.widget != nil {
+		// The connector's own settings store: a save drops its cached copy, so the next
+		// visitor gets it.
+		cd.WidgetInboxes, cd.WidgetTyping = chans.widget.Settings(), chans.widget
+	}
 	cd.Notifications = notes
 	if cd.Images, err = imageproxy.New(cfg.SecretKey, imageproxy.Options{Log: log.With("part", "imageproxy")}); err != nil {
 		ln.Close()

@@ -87,6 +87,42 @@
     return t.content.firstElementChild;
   }
 
+  // ---------- chat widget settings: colour swatches and the live preview ----------
+  // The CSP forbids style attributes, so colours come from data-swatch through the CSSOM.
+  function paintSwatches(scope) {
+    (scope || document).querySelectorAll("[data-swatch]").forEach(function (el) {
+      if (/^#[0-9a-fA-F]{6}$/.test(el.dataset.swatch)) el.style.backgroundColor = el.dataset.swatch;
+    });
+  }
+  paintSwatches();
+  document.addEventListener("input", function (e) {
+    var t = e.target;
+    var form = t.closest && t.closest("#wi-form");
+    if (!form) return;
+    var preview = form.querySelector("[data-wi-preview]");
+    if (!preview) return;
+    if (t.matches("[data-wi-color]")) {
+      preview.querySelectorAll("[data-swatch]").forEach(function (el) { el.dataset.swatch = t.value; });
+      var out = form.querySelector("[data-wi-color-value]");
+      if (out) out.textContent = t.value;
+      paintSwatches(preview);
+    } else if (t.matches("[data-wi-name]")) {
+      var name = preview.querySelector("[data-wi-preview-name]");
+      if (name) name.textContent = t.value;
+    } else if (t.dataset.wiGreeting && t.dataset.wiGreeting === (body.dataset.lang === "id" ? "id" : "en")) {
+      var greet = preview.querySelector("[data-wi-preview-greeting]");
+      if (greet) greet.textContent = t.value || t.placeholder;
+    }
+  });
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (!t.matches || !t.matches("[data-wi-position]")) return;
+    var preview = document.querySelector("[data-wi-preview]");
+    if (!preview) return;
+    preview.classList.toggle("wi-left", t.value === "left");
+    preview.classList.toggle("wi-right", t.value !== "left");
+  });
+
   // ---------- copy buttons (Getting started: snippets, URLs, fresh secrets) ----------
   // The text is selected first, so that where the clipboard API is refused (plain http, an
   // old browser) the admin can still press Ctrl+C; the feedback says which happened.
@@ -512,7 +548,10 @@
     var now = Date.now();
     if (now - lastTyping > 2000 && e.target.value) {
       lastTyping = now;
-      send({ t: "typing", conv: f.dataset.conv });
+      // via: the reply's channel, so a widget visitor sees the agent typing; a note has none.
+      var mode = f.querySelector('input[name="mode"]:checked');
+      var ch = f.querySelector("#reply-channel");
+      send({ t: "typing", conv: f.dataset.conv, via: mode && mode.value === "reply" && ch ? ch.value : "" });
     }
     canned(e.target);
   });
