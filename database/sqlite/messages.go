@@ -150,6 +150,14 @@ func (s *Store) InsertInbound(ctx context.Context, m inbox.Message, p inbox.Conv
 		if err != nil {
 			return err
 		}
+		if p.Activity != nil && p.Activity.MessageID != "" {
+			// The message and its activity commit together here, so no duplicate can ever find
+			// the one without the other: the applied-activity list (which exists for stores that
+			// write them in two steps) would only grow the row that every message rewrites.
+			a := *p.Activity
+			a.MessageID = ""
+			p.Activity = &a
+		}
 		after = applyPatch(b, p)
 		return saveConversation(w, b, after)
 	})
