@@ -273,6 +273,8 @@ func TestLease(t *testing.T) {
 		_, err := e.store.MessageByExternalID(ctx, inbox.ChannelEmail, "l2@example.org")
 		return err == nil
 	})
+	// The counter moves just after the message is stored: wait for it rather than read it once.
+	waitFor(t, 5*time.Second, "two imports in total", func() bool { return a.Status().Imported+b.Status().Imported >= 2 })
 	if a.Status().Imported+b.Status().Imported != 2 {
 		t.Errorf("imported %d + %d, want 2 in total", a.Status().Imported, b.Status().Imported)
 	}
