@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"html"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/serambi/serambi/agents"
 	"github.com/serambi/serambi/inbox"
@@ -211,16 +214,45 @@ func (s *server) postMessage(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	key, err := idempotencyKey(c.Request().Header)
+	if err != nil {
+		return err
+	}
+	if req.Note && (req.Channel != "" || req.HTML != "" || req.Subject != "") {
+		return fmt.Errorf("a note has only text and attachments, no channel, html or subject: %w", inbox.ErrInvalid)
+	}
+	if !req.Note && req.Channel != "" && !req.Channel.Valid() {
+		return fmt.Errorf("channel %q is not one of email, widget, telegram, whatsapp, api: %w", req.Channel, inbox.ErrInvalid)
+	}
 	atts, err := s.resolveAttachments(ctx, req.Attachments)
 	if err != nil {
 		return err
 	}
 	agentID, agentName := actor(c)
+	want := sent{note: req.Note, channel: req.Channel, text: req.Text, attachments: atts}
+	if !req.Note {
+		want.text, want.html = s.bodies(req.Text, req.HTML)
+		want.subject = req.Subject
+	}
+	messageID := ""
+	if key != "" {
+		messageID = idempotentMessageID(agentID, c.Param("id"), key)
+		prev, found, err := s.earlierMessage(ctx, messageID, c.Param("id"), agentID)
+		if err != nil {
+			return err
+		}
+		if found {
+			// The retry of a request that was stored: answer what it answered, without storing,
+			// sending or notifying anything again.
+			if err := want.matches(prev); err != nil {
+				return err
+			}
+			c.Response().Header().Set(headerIdempotentReplayed, "true")
+			return c.JSON(http.StatusOK, s.toMessage(prev))
+		}
+	}
 	var m inbox.Message
 	if req.Note {
-		if req.Channel != "" || req.HTML != "" || req.Subject != "" {
-			return fmt.Errorf("a note has only text and attachments, no channel, html or subject: %w", inbox.ErrInvalid)
-		}
 		var mentions []string
 		if s.Notify != nil && strings.Contains(req.Text, "@") {
 			list, err := s.Notify.Agents(ctx)
@@ -230,7 +262,7 @@ func (s *server) postMessage(c echo.Context) error {
 			mentions = agents.FindMentions(req.Text, list)
 		}
 		m, err = s.Inbox.Note(ctx, inbox.NoteRequest{ConversationID: c.Param("id"), AgentID: agentID, AgentName: agentName,
-			Text: req.Text, Attachments: atts, Mentions: mentions})
+			MessageID: messageID, Text: req.Text, Attachments: atts, Mentions: mentions})
 		if err == nil && len(mentions) > 0 {
 			// The note is stored: failing to notify must not fail the request, or the client's
 			// retry would store the note twice.
@@ -239,17 +271,134 @@ func (s *server) postMessage(c echo.Context) error {
 			}
 		}
 	} else {
-		if req.Channel != "" && !req.Channel.Valid() {
-			return fmt.Errorf("channel %q is not one of email, widget, telegram, whatsapp, api: %w", req.Channel, inbox.ErrInvalid)
-		}
-		text, htmlBody := s.bodies(req.Text, req.HTML)
 		m, err = s.Inbox.Reply(ctx, inbox.ReplyRequest{ConversationID: c.Param("id"), AgentID: agentID, AgentName: agentName,
-			Channel: req.Channel, Text: text, HTML: htmlBody, Subject: req.Subject, Attachments: atts})
+			MessageID: messageID, Channel: req.Channel, Text: want.text, HTML: want.html, Subject: req.Subject, Attachments: atts})
 	}
 	if err != nil {
 		return err
 	}
+	if messageID != "" {
+		// Two requests with one key at the same moment: the inbox stored the first and handed
+		// the second that message, which must still be what the second asked for.
+		if err := want.matches(m); err != nil {
+			return err
+		}
+	}
 	return c.JSON(http.StatusCreated, s.toMessage(m))
+}
+
+const (
+	headerIdempotencyKey     = "Idempotency-Key"
+	headerIdempotentReplayed = "Idempotent-Replayed"
+	maxIdempotencyKeyLen     = 255
+)
+
+// idempotencyKey reads the optional Idempotency-Key header: "" when there is none.
+func idempotencyKey(h http.Header) (string, error) {
+	vals := h.Values(headerIdempotencyKey)
+	if len(vals) == 0 {
+		return "", nil
+	}
+	if len(vals) > 1 {
+		return "", badRequest("send one Idempotency-Key header, not several")
+	}
+	k := vals[0]
+	if k == "" || len(k) > maxIdempotencyKeyLen {
+		return "", badRequest(fmt.Sprintf("Idempotency-Key must be 1 to %d characters", maxIdempotencyKeyLen))
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return "", badRequest("Idempotency-Key must be printable ASCII (a UUID is a good choice)")
+		}
+	}
+	return k, nil
+}
+
+// idempotentMessageID turns an Idempotency-Key into the id of the message it creates, so that
+// the inbox's own idempotency (a caller-chosen message id) does the work and nothing else is
+// stored. The id depends on who asks and where: another API key, or another conversation, with
+// the same key makes another message. Hashing the whole ULID, time bits included, is harmless:
+// message ids only break ties between messages of the same instant in cursors and the outbox.
+func idempotentMessageID(authorID, conversationID, key string) string {
+	h := sha256.New()
+	h.Write([]byte("serambi/idempotency-key/v1"))
+	for _, part := range []string{authorID, conversationID, key} {
+		// Length prefixes keep ("ab", "c") and ("a", "bc") apart.
+		h.Write(binary.AppendUvarint(nil, uint64(len(part))))
+		h.Write([]byte(part))
+	}
+	var id ulid.ULID
+	copy(id[:], h.Sum(nil))
+	// 128 bits in 26 base32 digits: the first digit is 0-7, a well-formed ULID, as inbox.NewID's.
+	return strings.ToLower(id.String())
+}
+
+// earlierMessage finds the message an idempotent request stored before. found is false when
+// there is none yet.
+func (s *server) earlierMessage(ctx context.Context, id, conversationID, authorID string) (inbox.Message, bool, error) {
+	m, err := s.Inbox.Store().MessageByID(ctx, id)
+	if errors.Is(err, inbox.ErrNotFound) {
+		return inbox.Message{}, false, nil
+	}
+	if err != nil {
+		return inbox.Message{}, false, fmt.Errorf("look up message %s: %w", id, err)
+	}
+	// The path may name a conversation merged since into another: compare canonical ids.
+	conv, err := s.Inbox.Conversation(ctx, conversationID)
+	if err != nil {
+		return inbox.Message{}, false, err
+	}
+	if m.ConversationID != conv.ID || m.AuthorID != authorID {
+		return inbox.Message{}, false, fmt.Errorf("message id %s names another message: %w", id, inbox.ErrConflict)
+	}
+	return m, true, nil
+}
+
+// sent is what an idempotent request asked for, as the inbox would store it.
+type sent struct {
+	note                bool
+	channel             inbox.Channel
+	text, html, subject string
+	attachments         []inbox.Attachment
+}
+
+// matches tells a retry from a new request that reuses its key: the stored message must be
+// what this request would have stored. Only what the caller chose is compared; the channel
+// only when the request named one, since "the last channel" may have moved since.
+func (w sent) matches(m inbox.Message) error {
+	differs := ""
+	switch {
+	case w.note != (m.Direction == inbox.DirectionNote):
+		differs = "a note and a reply"
+	case w.channel != "" && w.channel != m.Channel:
+		differs = "channel"
+	case !sameStoredText(m.Text, w.text):
+		differs = "text"
+	case m.HTML != w.html:
+		differs = "html"
+	case (m.Channel == inbox.ChannelEmail || m.Channel == inbox.ChannelAPI) && !sameStoredText(m.Subject, w.subject):
+		differs = "subject"
+	case !slices.EqualFunc(m.Attachments, w.attachments, func(a, b inbox.Attachment) bool {
+		return a.SHA256 == b.SHA256 && a.Name == b.Name
+	}):
+		differs = "attachments"
+	}
+	if differs == "" {
+		return nil
+	}
+	return &requestError{http.StatusUnprocessableEntity, "idempotency_key_reused",
+		fmt.Sprintf("this Idempotency-Key was already used for a different request (%s differ): use a new key for a new message", differs)}
+}
+
+// sameStoredText reports whether stored is what the inbox stores for text: it drops NUL bytes
+// and cuts very long texts with a marker.
+func sameStoredText(stored, text string) bool {
+	text = strings.ReplaceAll(text, "\x00", "")
+	if stored == text {
+		return true
+	}
+	head, cut := strings.CutSuffix(stored, "\n[…truncated]")
+	return cut && len(text) > len(head) && strings.HasPrefix(text, head)
 }
 
 // patchRequest is PATCH /api/v1/conversations/{id}. Absent (or null) fields stay as they are;
