@@ -96,6 +96,15 @@ func mentionSegments(text string) []segment {
 	return out
 }
 
+// listPreview is a conversation's preview in the list; a call's first entry, stored in the voice
+// connector's words, is said in the agent's language as in the timeline.
+func listPreview(v Viewer, c inbox.Conversation) string {
+	if v.L != nil && c.LastChannel == inbox.ChannelVoice && c.Preview == "Incoming call" {
+		return v.T("CallIncoming")
+	}
+	return c.Preview
+}
+
 // MetaImagesShown marks a message copy whose remote images the console has pointed at the image
 // proxy, for one agent's view. It is never stored.
 const MetaImagesShown = "serambi.imagesShown"

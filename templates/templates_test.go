@@ -67,6 +67,21 @@ func TestMessageBody(t *testing.T) {
 	}
 }
 
+func TestListPreview(t *testing.T) {
+	id, en := viewer(t, "id"), viewer(t, "en")
+	call := inbox.Conversation{LastChannel: inbox.ChannelVoice, Preview: "Incoming call"}
+	chat := inbox.Conversation{LastChannel: inbox.ChannelWhatsApp, Preview: "Incoming call"}
+	for _, tc := range []struct {
+		v    Viewer
+		c    inbox.Conversation
+		want string
+	}{{id, call, "Panggilan masuk"}, {en, call, "Incoming call"}, {id, chat, "Incoming call"}} {
+		if got := listPreview(tc.v, tc.c); got != tc.want {
+			t.Errorf("listPreview(%s, %+v) = %q, want %q", tc.v.L.Lang(), tc.c, got, tc.want)
+		}
+	}
+}
+
 func TestMentionSegments(t *testing.T) {
 	got := mentionSegments("@dewi cek stok, cc @budi.s; mail a@b.id")
 	var marks []string
