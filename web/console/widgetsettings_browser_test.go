@@ -44,6 +44,9 @@ func TestBrowserWidgetSettingsAndTypingBothWays(t *testing.T) {
 	until(t, visitor, "the launcher in the brand colour", `getComputedStyle(`+widgetRoot+`.querySelector(".launcher")).backgroundColor === "rgb(29, 78, 216)"`)
 	do(t, visitor, chromedp.Click(chromedp.JSPath(widgetRoot+`.querySelector(".launcher")`)))
 	until(t, visitor, "the greeting", widgetRoot+`.textContent.includes("Hi! Ask us about sizes and stock.")`)
+	// The panel slides open: typing into it before it is shown fails with "not focusable".
+	until(t, visitor, "the chat panel open", `getComputedStyle(`+widgetRoot+`.querySelector(".panel")).visibility === "visible" && `+
+		`getComputedStyle(`+widgetRoot+`.querySelector(".panel")).opacity === "1"`)
 	do(t, visitor,
 		chromedp.SendKeys(chromedp.JSPath(widgetRoot+`.querySelector("textarea")`), "Is the batik shirt in size M?"),
 		chromedp.Click(chromedp.JSPath(widgetRoot+`.querySelector(".send")`)),
