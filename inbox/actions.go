@@ -130,17 +130,15 @@ func (x *Inbox) Reply(ctx context.Context, r ReplyRequest) (Message, error) {
 		m.ID = r.MessageID
 	}
 	job := OutboxJob{ID: m.ID, MessageID: m.ID, Channel: ch, NextAttemptAt: now, CreatedAt: now}
-	if err := x.store.EnqueueOutbound(ctx, m, job); err != nil {
+	activity := &ConversationPatch{
+		Activity: &Activity{At: now, Channel: ch, Preview: preview(r.Subject, text, len(r.Attachments))},
+		MarkRead: true, UpdatedAt: now,
+	}
+	if err := x.store.EnqueueOutbound(ctx, m, job, activity); err != nil {
 		if prev, done, perr := x.earlier(ctx, r.MessageID, conv.ID, r.AgentID, DirectionOut); done || perr != nil {
 			return prev, perr // the same request, racing this one, stored it first
 		}
 		return Message{}, fmt.Errorf("queue reply on conversation %s: %w", conv.ID, err)
-	}
-	if _, _, err := x.store.UpdateConversation(ctx, conv.ID, ConversationPatch{
-		Activity: &Activity{At: now, Channel: ch, Preview: preview(r.Subject, text, len(r.Attachments))},
-		MarkRead: true, UpdatedAt: now,
-	}); err != nil {
-		return Message{}, fmt.Errorf("record reply on conversation %s: %w", conv.ID, err)
 	}
 	x.wakeOutbox()
 	x.events.Publish(ctx, bus.Event{Topic: bus.MessageAdded, ConversationID: conv.ID, CustomerID: cust.ID, MessageID: m.ID, At: now})

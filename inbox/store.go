@@ -67,8 +67,10 @@ type Store interface {
 	UpdateDelivery(ctx context.Context, messageID string, u DeliveryUpdate) (bool, error)
 
 	// EnqueueOutbound stores an outbound message with delivery queued and its outbox job, so that
-	// a crash between the two loses neither.
-	EnqueueOutbound(ctx context.Context, m Message, job OutboxJob) error
+	// a crash between the two loses neither, and applies p (the reply's activity) to the
+	// message's conversation when p is not nil: SQLite in the same transaction, MongoDB right
+	// after. Nothing is stored when the conversation does not exist (ErrNotFound) on SQLite.
+	EnqueueOutbound(ctx context.Context, m Message, job OutboxJob, p *ConversationPatch) error
 	// ClaimOutbox leases up to limit jobs that are due (NextAttemptAt <= now) and not leased by a
 	// live owner. Two concurrent claimers never get the same job.
 	ClaimOutbox(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]OutboxJob, error)

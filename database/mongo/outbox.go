@@ -44,7 +44,23 @@ func (d jobDoc) job() inbox.OutboxJob {
 //
 // Both inserts are idempotent, so a retried EnqueueOutbound completes the first one. If the
 // message cannot be stored the job is removed again, so a reply reported as failed is not sent.
-func (s *Store) EnqueueOutbound(ctx context.Context, m inbox.Message, job inbox.OutboxJob) error {
+func (s *Store) EnqueueOutbound(ctx context.Context, m inbox.Message, job inbox.OutboxJob, p *inbox.ConversationPatch) error {
+	if err := s.enqueue(ctx, m, job); err != nil {
+		return err
+	}
+	if p == nil {
+		return nil
+	}
+	// A second write (no transactions on FerretDB). The reply is queued and will be sent
+	// whatever happens here; failing the call now would invite a retry that sends it twice, and
+	// a conversation whose activity missed one reply only shows an older preview.
+	if _, _, err := s.UpdateConversation(ctx, m.ConversationID, *p); err != nil {
+		s.log.Warn("reply queued but not recorded on its conversation", "message", m.ID, "conversation", m.ConversationID, "err", err)
+	}
+	return nil
+}
+
+func (s *Store) enqueue(ctx context.Context, m inbox.Message, job inbox.OutboxJob) error {
 	m.Delivery = inbox.DeliveryQueued
 	md := toMessageDoc(m)
 	jd := jobDoc{ID: job.ID, MessageID: job.MessageID, Channel: string(job.Channel), Attempts: job.Attempts,

@@ -224,8 +224,8 @@ func TestEnqueueOutboundRetriedStoresOnce(t *testing.T) {
 	s := open(t, mongotest.Start(t))
 	ctx := t.Context()
 	m, job := outbound("reply-1")
-	must(t, s.EnqueueOutbound(ctx, m, job), "enqueue")
-	must(t, s.EnqueueOutbound(ctx, m, job), "enqueue again")
+	must(t, s.EnqueueOutbound(ctx, m, job, nil), "enqueue")
+	must(t, s.EnqueueOutbound(ctx, m, job, nil), "enqueue again")
 	n, err := s.OutboxDepth(ctx)
 	must(t, err, "depth")
 	if n != 1 {

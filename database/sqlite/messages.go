@@ -264,8 +264,9 @@ func (s *Store) UpdateDelivery(ctx context.Context, messageID string, u inbox.De
 	return applied, err
 }
 
-// EnqueueOutbound stores an outbound message, queued, with its outbox job.
-func (s *Store) EnqueueOutbound(ctx context.Context, m inbox.Message, job inbox.OutboxJob) error {
+// EnqueueOutbound stores an outbound message, queued, with its outbox job, and its activity on the
+// conversation, in one transaction.
+func (s *Store) EnqueueOutbound(ctx context.Context, m inbox.Message, job inbox.OutboxJob, p *inbox.ConversationPatch) error {
 	m.Delivery = inbox.DeliveryQueued
 	vals, err := msgValues(m)
 	if err != nil {
@@ -278,9 +279,18 @@ func (s *Store) EnqueueOutbound(ctx context.Context, m inbox.Message, job inbox.
 			}
 			return err
 		}
-		_, err := w.exec(`INSERT INTO outbox (id, message_id, channel, attempts, next_attempt_at, lease_owner, lease_until, last_error, created_at)
+		if _, err := w.exec(`INSERT INTO outbox (id, message_id, channel, attempts, next_attempt_at, lease_owner, lease_until, last_error, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, job.ID, job.MessageID, string(job.Channel), job.Attempts, ts(job.NextAttemptAt),
-			job.LeaseOwner, ts(job.LeaseUntil), job.LastError, ts(job.CreatedAt))
-		return err
+			job.LeaseOwner, ts(job.LeaseUntil), job.LastError, ts(job.CreatedAt)); err != nil {
+			return err
+		}
+		if p == nil {
+			return nil
+		}
+		b, err := loadConversation(w, "c.id = ?", m.ConversationID)
+		if err != nil {
+			return err // rolls the message and its job back with it
+		}
+		return saveConversation(w, b, applyPatch(b, *p))
 	})
 }

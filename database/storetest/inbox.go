@@ -951,7 +951,7 @@ func enqueue(t *testing.T, s inbox.Store, conv inbox.Conversation, next time.Tim
 	m := outboundMessage(conv, inbox.ChannelEmail, Base())
 	m.Delivery = inbox.DeliveryNone // EnqueueOutbound itself marks it queued
 	job := inbox.OutboxJob{ID: m.ID, MessageID: m.ID, Channel: m.Channel, NextAttemptAt: next, CreatedAt: Base()}
-	must(t, s.EnqueueOutbound(t.Context(), m, job), "enqueue")
+	must(t, s.EnqueueOutbound(t.Context(), m, job, nil), "enqueue")
 	return job
 }
 
@@ -971,6 +971,26 @@ func depth(t *testing.T, s inbox.Store) int {
 
 func runOutbox(t *testing.T, open func(t *testing.T) inbox.Store) {
 	now := Base()
+	t.Run("EnqueueOutbound with a patch records the reply's activity on the conversation", func(t *testing.T) {
+		s := open(t)
+		conv := createConversation(t, s, createCustomer(t, s, "A").ID)
+		in := inboundMessage(conv, now, "halo")
+		_, _, _, err := s.InsertInbound(t.Context(), in, inbox.ConversationPatch{Activity: &inbox.Activity{At: now, Channel: inbox.ChannelEmail, Preview: "halo", Inbound: true}})
+		must(t, err, "inbound")
+		m := outboundMessage(conv, inbox.ChannelWhatsApp, now.Add(time.Minute))
+		job := inbox.OutboxJob{ID: m.ID, MessageID: m.ID, Channel: m.Channel, NextAttemptAt: now, CreatedAt: now}
+		must(t, s.EnqueueOutbound(t.Context(), m, job, &inbox.ConversationPatch{
+			Activity: &inbox.Activity{At: m.CreatedAt, Channel: m.Channel, Preview: "siap kak"}, MarkRead: true, UpdatedAt: m.CreatedAt}), "enqueue")
+		got, err := s.ConversationByID(t.Context(), conv.ID)
+		must(t, err, "conversation")
+		if got.Unread != 0 || got.Preview != "siap kak" || got.LastChannel != inbox.ChannelWhatsApp || !got.LastMessageAt.Equal(m.CreatedAt) {
+			t.Errorf("after the reply: unread %d, preview %q, last channel %s, last at %v; want 0, the reply, whatsapp, %v",
+				got.Unread, got.Preview, got.LastChannel, got.LastMessageAt, m.CreatedAt)
+		}
+		if n := depth(t, s); n != 1 {
+			t.Errorf("depth = %d, want 1", n)
+		}
+	})
 	t.Run("EnqueueOutbound stores the message queued and its job", func(t *testing.T) {
 		s := open(t)
 		conv := createConversation(t, s, createCustomer(t, s, "A").ID)
