@@ -95,29 +95,34 @@ func (s *Store) InsertMessage(ctx context.Context, m inbox.Message) (inbox.Messa
 	if err != nil {
 		return inbox.Message{}, false, err
 	}
-	out, dup := asStored(m), false
-	err = s.write(ctx, func(w *writer) error {
-		n, err := affected(w.exec(`INSERT INTO messages (`+msgCols+`) VALUES (`+placeholders(msgColCount)+`)
-			ON CONFLICT (channel, external_id) WHERE external_id <> '' DO NOTHING`, vals...))
-		if err != nil {
-			if isConstraint(err) {
-				return fmt.Errorf("message %s: %w", m.ID, inbox.ErrConflict)
-			}
-			return err
-		}
-		if n == 0 {
-			stored, err := loadMessage(w, byExternalID, string(m.Channel), m.ExternalID)
-			if err != nil {
-				return err
-			}
-			out, dup = stored, true
-		}
-		return nil
+	var out inbox.Message
+	var dup bool
+	err = s.write(ctx, func(w *writer) (err error) {
+		out, dup, err = insertMessage(w, m, vals)
+		return err
 	})
 	if err != nil {
 		return inbox.Message{}, false, err
 	}
 	return out, dup, nil
+}
+
+// insertMessage inserts m (vals are its column values) unless (Channel, ExternalID) is stored
+// already; then it returns the stored message and true.
+func insertMessage(w *writer, m inbox.Message, vals []any) (inbox.Message, bool, error) {
+	n, err := affected(w.exec(`INSERT INTO messages (`+msgCols+`) VALUES (`+placeholders(msgColCount)+`)
+		ON CONFLICT (channel, external_id) WHERE external_id <> '' DO NOTHING`, vals...))
+	if err != nil {
+		if isConstraint(err) {
+			return inbox.Message{}, false, fmt.Errorf("message %s: %w", m.ID, inbox.ErrConflict)
+		}
+		return inbox.Message{}, false, err
+	}
+	if n == 0 {
+		stored, err := loadMessage(w, byExternalID, string(m.Channel), m.ExternalID)
+		return stored, err == nil, err
+	}
+	return asStored(m), false, nil
 }
 
 // InsertInbound stores m and applies p to its conversation in one transaction.
@@ -126,24 +131,13 @@ func (s *Store) InsertInbound(ctx context.Context, m inbox.Message, p inbox.Conv
 	if err != nil {
 		return inbox.Message{}, inbox.Conversation{}, false, err
 	}
-	out, dup := asStored(m), false
+	var out inbox.Message
+	var dup bool
 	var after inbox.Conversation
 	err = s.write(ctx, func(w *writer) error {
-		n, err := affected(w.exec(`INSERT INTO messages (`+msgCols+`) VALUES (`+placeholders(msgColCount)+`)
-			ON CONFLICT (channel, external_id) WHERE external_id <> '' DO NOTHING`, vals...))
-		if err != nil {
-			if isConstraint(err) {
-				return fmt.Errorf("message %s: %w", m.ID, inbox.ErrConflict)
-			}
+		var err error
+		if out, dup, err = insertMessage(w, m, vals); err != nil || dup {
 			return err
-		}
-		if n == 0 {
-			stored, err := loadMessage(w, byExternalID, string(m.Channel), m.ExternalID)
-			if err != nil {
-				return err
-			}
-			out, dup = stored, true
-			return nil
 		}
 		// An error from here rolls the insert back with it (the writer's savepoint).
 		b, err := loadConversation(w, "c.id = ?", m.ConversationID)
