@@ -183,7 +183,8 @@ func (c *Console) afterAdmin(ctx echo.Context, page, okKey string, err error) er
 // Only known ids are shown, so a crafted link cannot put arbitrary words in the notice.
 func notice(ctx echo.Context, v templates.Viewer) (msg, errMsg string) {
 	switch k := ctx.QueryParam("ok"); k {
-	case "AgentCreated", "AgentSaved", "TeamCreated", "TeamDeleted", "CannedSaved", "CannedDeleted", "SettingsSaved", "SessionRevoked":
+	case "AgentCreated", "AgentSaved", "TeamCreated", "TeamDeleted", "CannedSaved", "CannedDeleted", "SettingsSaved", "SessionRevoked",
+		"WidgetCreated", "WidgetSaved", "WidgetDeleted", "WidgetSecretRemoved":
 		msg = v.T(k)
 	}
 	if e := ctx.QueryParam("error"); e != "" {

@@ -57,21 +57,6 @@ func (c *Console) registerWidgetSettings(admin *echo.Group) {
 	admin.POST("/widget/:id/delete", c.deleteWidgetInbox)
 }
 
-// widgetNotice reads the result a redirect carried; only this page's own message ids are shown.
-func widgetNotice(ctx echo.Context, v templates.Viewer) (msg, errMsg string) {
-	switch k := ctx.QueryParam("ok"); k {
-	case "WidgetCreated", "WidgetSaved", "WidgetDeleted", "WidgetSecretRemoved":
-		msg = v.T(k)
-	}
-	if e := ctx.QueryParam("error"); e != "" {
-		errMsg = e
-		if len(errMsg) > 300 {
-			errMsg = errMsg[:300]
-		}
-	}
-	return msg, errMsg
-}
-
 // widgetOff answers an action on the widget's settings when the widget is turned off.
 func (c *Console) widgetOff(ctx echo.Context) error {
 	return c.failStatus(ctx, http.StatusNotImplemented, c.localizer(ctx).T("GSWidgetOff"))
@@ -94,7 +79,7 @@ func (c *Console) widgetInboxesPage(ctx echo.Context) error {
 				FromEnv: s.Source == widget.SourceEnv, UpdatedAt: s.UpdatedAt})
 		}
 	}
-	msg, errMsg := widgetNotice(ctx, p.Viewer)
+	msg, errMsg := notice(ctx, p.Viewer)
 	return render(ctx, http.StatusOK, templates.WidgetInboxesPage(p, rows, c.WidgetInboxes != nil, msg, errMsg))
 }
 
@@ -146,7 +131,7 @@ func (c *Console) widgetInboxPage(ctx echo.Context) error {
 	if err != nil {
 		return c.fail(ctx, err)
 	}
-	msg, errMsg := widgetNotice(ctx, p.Viewer)
+	msg, errMsg := notice(ctx, p.Viewer)
 	return render(ctx, http.StatusOK, templates.WidgetInboxPage(p, c.widgetForm(ctx, s), msg, errMsg))
 }
 
