@@ -328,11 +328,7 @@ func (c *Commerce) AbandonedCarts(ctx context.Context, after inbox.Cursor, limit
 	filter := bson.D{{Key: "status", Value: string(commerce.CartAbandoned)}, {Key: "hasItems", Value: true},
 		{Key: "customerId", Value: bson.D{{Key: "$ne", Value: ""}}}}
 	if !after.IsZero() {
-		at := ms(after.At)
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "touchedAt", Value: bson.D{{Key: "$lt", Value: at}}}},
-			bson.D{{Key: "touchedAt", Value: at}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: after.ID}}}},
-		}})
+		filter = append(filter, before("touchedAt", after))
 	}
 	envs, err := findAll[envelope[commerce.Cart]](ctx, c.carts, filter,
 		options.Find().SetSort(bson.D{{Key: "touchedAt", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
@@ -495,11 +491,7 @@ func (c *Commerce) OrdersOf(ctx context.Context, customerID string, after inbox.
 	}
 	filter := bson.D{{Key: "customerId", Value: customerID}}
 	if !after.IsZero() {
-		at := ms(after.At)
-		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "placedAt", Value: bson.D{{Key: "$lt", Value: at}}}},
-			bson.D{{Key: "placedAt", Value: at}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: after.ID}}}},
-		}})
+		filter = append(filter, before("placedAt", after))
 	}
 	envs, err := findAll[envelope[commerce.Order]](ctx, c.orders, filter,
 		options.Find().SetSort(bson.D{{Key: "placedAt", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
