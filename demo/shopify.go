@@ -213,7 +213,7 @@ func shopifyCartPayload(c commerce.Cart) map[string]any {
 	var lines []map[string]any
 	for i, it := range c.Items {
 		l := map[string]any{"id": lineID(it.ID, i), "sku": it.SKU, "title": it.Name, "quantity": it.Quantity,
-			"price": amount(it.UnitPrice, c.Currency), "line_price": amount(it.UnitPrice*it.Quantity, c.Currency)}
+			"price": commerce.FormatAmount(it.UnitPrice, c.Currency), "line_price": commerce.FormatAmount(it.UnitPrice*it.Quantity, c.Currency)}
 		lines = append(lines, l)
 	}
 	now := time.Now().UTC()
@@ -231,15 +231,15 @@ func shopifyOrderPayload(o commerce.Order, now time.Time) map[string]any {
 	var lines []map[string]any
 	for i, it := range o.Items {
 		lines = append(lines, map[string]any{"id": lineID(it.ID, i), "sku": it.SKU, "name": it.Name, "title": it.Name,
-			"quantity": it.Quantity, "price": amount(it.UnitPrice, cur)})
+			"quantity": it.Quantity, "price": commerce.FormatAmount(it.UnitPrice, cur)})
 	}
 	p := map[string]any{
 		"id": json.Number(o.ID), "name": o.Number, "email": o.Contact.Email, "phone": o.Contact.Phone,
 		"created_at": o.PlacedAt.Format(time.RFC3339), "processed_at": o.PlacedAt.Format(time.RFC3339),
 		"updated_at": now.Format(time.RFC3339), "currency": cur,
-		"total_price": amount(o.Total, cur), "subtotal_price": amount(o.Subtotal, cur), "total_tax": amount(o.Tax, cur),
-		"total_discounts":          amount(o.Discount, cur),
-		"total_shipping_price_set": map[string]any{"shop_money": map[string]string{"amount": amount(o.Shipping, cur), "currency_code": cur}},
+		"total_price": commerce.FormatAmount(o.Total, cur), "subtotal_price": commerce.FormatAmount(o.Subtotal, cur), "total_tax": commerce.FormatAmount(o.Tax, cur),
+		"total_discounts":          commerce.FormatAmount(o.Discount, cur),
+		"total_shipping_price_set": map[string]any{"shop_money": map[string]string{"amount": commerce.FormatAmount(o.Shipping, cur), "currency_code": cur}},
 		"financial_status":         string(o.Payment), "line_items": lines,
 	}
 	if o.CartID != "" {
@@ -276,7 +276,7 @@ func shopifyOrderPayload(o commerce.Order, now time.Time) map[string]any {
 	}
 	if o.Refunded > 0 {
 		p["refunds"] = []any{map[string]any{"created_at": now.Format(time.RFC3339),
-			"transactions": []any{map[string]string{"kind": "refund", "status": "success", "amount": amount(o.Refunded, cur)}}}}
+			"transactions": []any{map[string]string{"kind": "refund", "status": "success", "amount": commerce.FormatAmount(o.Refunded, cur)}}}}
 	}
 	return p
 }
@@ -297,26 +297,6 @@ func lineID(id string, i int) json.Number {
 		return json.Number(id)
 	}
 	return json.Number(strconv.Itoa(1_000_000 + i))
-}
-
-// amount writes minor units as Shopify's decimal string in major units.
-func amount(minor int64, currency string) string {
-	d := commerce.MinorDigits(currency)
-	neg := minor < 0
-	if neg {
-		minor = -minor
-	}
-	s := strconv.FormatInt(minor, 10)
-	if d > 0 {
-		for len(s) <= d {
-			s = "0" + s
-		}
-		s = s[:len(s)-d] + "." + s[len(s)-d:]
-	}
-	if neg {
-		s = "-" + s
-	}
-	return s
 }
 
 func newUUID() string {
