@@ -14,84 +14,30 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/serambi/serambi/inbox"
+	"github.com/serambi/serambi/web/browsertest"
 )
 
 // The browser test walks the README's tour on a demo started in-process with a fast simulation,
 // driving Debian's chromium headless.
 
-const chromium = "/usr/bin/chromium"
-
+// newTab starts chromium for the test and returns a way to open tabs, each a person of its own.
 func newTab(t *testing.T) (newTab func() context.Context) {
-	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("SERAMBI_REQUIRE_PEERS") == "1" {
-			t.Fatal("chromium is not installed, and SERAMBI_REQUIRE_PEERS=1 (scripts/test-deps installs it): ", err)
-		}
-		t.Skip("chromium is not installed (scripts/test-deps installs it): ", err)
-	}
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-features", "Translate,MediaRouter"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 900),
-	)
-	t.Cleanup(cancel)
-	root, cancelRoot := chromedp.NewContext(alloc)
-	t.Cleanup(cancelRoot)
-	if err := chromedp.Do(root); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return func() context.Context {
-		ctx, cancel := chromedp.NewContext(root, chromedp.WithNewBrowserContext())
-		t.Cleanup(cancel)
-		if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)); err != nil {
-			t.Fatal(err)
-		}
-		return ctx
-	}
+	return browsertest.New(t).Tab
 }
 
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(c, steps...); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// until polls a JavaScript condition; errors (a page navigating, an element not there yet) count
-// as "not yet".
-func until(t *testing.T, ctx context.Context, what, js string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		c, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ok, err := chromedp.Run(c, chromedp.Evaluate[bool]("(() => { try { return !!("+js+") } catch (e) { return false } })()"))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		lastErr = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 2000) : ""`))
-	t.Fatalf("waiting for %s (%s): last error %v\npage text:\n%s", what, js, lastErr, body)
+	browsertest.Do(t, ctx, steps...)
 }
 
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("%s: %v", js, err)
-	}
-	return v
+	return browsertest.Eval[T](t, ctx, js)
+}
+
+func until(t *testing.T, ctx context.Context, what, js string) {
+	t.Helper()
+	browsertest.Until(t, ctx, what, js)
 }
 
 func jsString(s string) string { return strconv.Quote(s) }

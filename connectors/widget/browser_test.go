@@ -14,62 +14,20 @@ import (
 	"github.com/serambi/serambi/bus"
 	"github.com/serambi/serambi/connectors/widget"
 	"github.com/serambi/serambi/inbox"
+	"github.com/serambi/serambi/web/browsertest"
 )
 
 // The browser tests drive Debian's chromium headless through chromedp: a visitor on the demo
 // shop page chats through the real widget script, against the real connector, store and outbox.
 
-const chromium = "/usr/bin/chromium"
-
-type browser struct {
-	t     *testing.T
-	alloc context.Context
-}
-
-func newBrowser(t *testing.T) *browser {
-	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skip("chromium is not installed (apt-get install chromium): ", err)
-	}
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-features", "Translate,MediaRouter"),
-		chromedp.Flag("lang", "id-ID"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 900),
-	)
-	t.Cleanup(cancel)
-	root, cancelRoot := chromedp.NewContext(alloc)
-	t.Cleanup(cancelRoot)
-	if err := chromedp.Do(root); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return &browser{t: t, alloc: root}
-}
-
-// tab opens a tab in a browser context of its own: another visitor, with their own localStorage.
-func (b *browser) tab() context.Context {
-	b.t.Helper()
-	ctx, cancel := chromedp.NewContext(b.alloc, chromedp.WithNewBrowserContext())
-	b.t.Cleanup(cancel)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)); err != nil {
-		b.t.Fatal(err)
-	}
-	return ctx
+// newBrowser starts chromium in Indonesian, the widget's other language.
+func newBrowser(t *testing.T) *browsertest.Browser {
+	return browsertest.New(t, chromedp.Flag("lang", "id-ID"))
 }
 
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(c, steps...); err != nil {
-		t.Fatal(err)
-	}
+	browsertest.Do(t, ctx, steps...)
 }
 
 // root is the widget's shadow root, from inside the page.
@@ -105,11 +63,7 @@ func until(t *testing.T, ctx context.Context, what, js string) {
 
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("%s: %v", js, err)
-	}
-	return v
+	return browsertest.Eval[T](t, ctx, js)
 }
 
 // rows counts the widget's message rows from `from` whose text is text (settled, not pending).
@@ -190,7 +144,7 @@ func TestBrowserVisitorChatsWithAnAgent(t *testing.T) {
 	stored, stop := widgetMessages(e)
 	defer stop()
 	b := newBrowser(t)
-	visitor := b.tab()
+	visitor := b.Tab()
 	do(t, visitor, chromedp.Navigate("http://"+e.addr+"/widget/demo?inbox=shop"))
 	until(t, visitor, "the launcher", root+`.querySelector(".sr").style.display !== "none"`)
 	do(t, visitor, chromedp.Click(in(".launcher")))
@@ -302,7 +256,7 @@ func TestBrowserIdentifiedVisitorJoinsTheCustomer(t *testing.T) {
 	stored, stop := widgetMessages(e)
 	defer stop()
 	b := newBrowser(t)
-	anonymous, identified := b.tab(), b.tab()
+	anonymous, identified := b.Tab(), b.Tab()
 	do(t, anonymous, chromedp.Navigate("http://"+e.addr+"/widget/demo?inbox=shop"))
 	do(t, identified, chromedp.Navigate("http://"+e.addr+"/widget/demo?inbox=shop&token="+token))
 	for _, tab := range []context.Context{anonymous, identified} {

@@ -47,7 +47,7 @@ func TestBrowserProductCardReachesTheWidget(t *testing.T) {
 	stored, stop := widgetMessages(e)
 	defer stop()
 	b := newBrowser(t)
-	visitor := b.tab()
+	visitor := b.Tab()
 	do(t, visitor, chromedp.Navigate("http://"+e.addr+"/widget/demo?inbox=shop"))
 	until(t, visitor, "the launcher", root+`.querySelector(".sr").style.display !== "none"`)
 	do(t, visitor, chromedp.Click(in(".launcher")))

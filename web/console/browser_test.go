@@ -17,94 +17,27 @@ import (
 	"github.com/serambi/serambi/agents"
 	"github.com/serambi/serambi/bus"
 	"github.com/serambi/serambi/inbox"
+	"github.com/serambi/serambi/web/browsertest"
 	"github.com/serambi/serambi/web/console"
 )
 
 // The browser tests drive Debian's chromium headless through chromedp against a real console.
 
-const chromium = "/usr/bin/chromium"
-
-type browser struct {
-	t     *testing.T
-	alloc context.Context
-}
-
-func newBrowser(t *testing.T) *browser {
-	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		if os.Getenv("SERAMBI_REQUIRE_PEERS") == "1" {
-			t.Fatal("chromium is not installed, and SERAMBI_REQUIRE_PEERS=1 (scripts/test-deps installs it): ", err)
-		}
-		t.Skip("chromium is not installed (scripts/test-deps installs it): ", err)
-	}
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-features", "Translate,MediaRouter"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 900),
-	)
-	t.Cleanup(cancel)
-	// The first context starts the browser; tabs get browser contexts of their own from it.
-	root, cancelRoot := chromedp.NewContext(alloc)
-	t.Cleanup(cancelRoot)
-	if err := chromedp.Do(root); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return &browser{t: t, alloc: root}
-}
-
-// tab opens a tab in its own browser context: its own cookies, as a second agent's laptop.
-func (b *browser) tab() context.Context {
-	b.t.Helper()
-	ctx, cancel := chromedp.NewContext(b.alloc, chromedp.WithNewBrowserContext())
-	b.t.Cleanup(cancel)
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1440, 900)); err != nil {
-		b.t.Fatal(err)
-	}
-	return ctx
-}
+func newBrowser(t *testing.T) *browsertest.Browser { return browsertest.New(t) }
 
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	c, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(c, steps...); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// until polls a JavaScript condition in the page. Errors while the page navigates count as
-// "not yet".
-func until(t *testing.T, ctx context.Context, what, js string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var lastErr error
-	for time.Now().Before(deadline) {
-		c, cancel := context.WithTimeout(ctx, 2*time.Second)
-		ok, err := chromedp.Run(c, chromedp.Evaluate[bool]("!!("+js+")"))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		lastErr = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 1500) : ""`))
-	t.Fatalf("waiting for %s (%s): last error %v\npage text:\n%s", what, js, lastErr, body)
+	browsertest.Do(t, ctx, steps...)
 }
 
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	if err != nil {
-		t.Fatalf("%s: %v", js, err)
-	}
-	return v
+	return browsertest.Eval[T](t, ctx, js)
+}
+
+func until(t *testing.T, ctx context.Context, what, js string) {
+	t.Helper()
+	browsertest.Until(t, ctx, what, js)
 }
 
 func signIn(t *testing.T, ctx context.Context, e *env, email, path string) {
@@ -145,7 +78,7 @@ func TestBrowserLiveInboxReplyAndXSS(t *testing.T) {
 	b := newBrowser(t)
 	e := newEnv(t).withAgents()
 	d := e.seedDemo()
-	tab := b.tab()
+	tab := b.Tab()
 	signIn(t, tab, e, "budi@toko.id", "/?view=all")
 	do(t, tab, chromedp.Evaluate[chromedp.Void](`window.__noReload = 1`))
 
@@ -235,7 +168,7 @@ func TestBrowserTwoAgentsSeeEachOther(t *testing.T) {
 	e := newEnv(t).withAgents()
 	res := e.ingest(inbox.ChannelWhatsApp, "wamid.c1", whatsapp("+6281234567890"), "Siti Rahma", "Halo kak")
 	path := "/conversations/" + res.Conversation.ID
-	budi, dewi := b.tab(), b.tab()
+	budi, dewi := b.Tab(), b.Tab()
 	signIn(t, budi, e, "budi@toko.id", path)
 	signIn(t, dewi, e, "dewi@toko.id", path)
 	collab := `document.getElementById("collab-` + res.Conversation.ID + `")`
@@ -260,7 +193,7 @@ func TestBrowserCatchesUpAfterDisconnect(t *testing.T) {
 	b := newBrowser(t)
 	e := newEnv(t).withAgents()
 	res := e.ingest(inbox.ChannelWhatsApp, "wamid.g0", whatsapp("+6281234567890"), "Siti Rahma", "pesan 0")
-	tab := b.tab()
+	tab := b.Tab()
 	signIn(t, tab, e, "budi@toko.id", "/conversations/"+res.Conversation.ID+"?view=all")
 	do(t, tab, chromedp.Evaluate[chromedp.Void](`window.__noReload = 1`))
 	seqBefore := eval[int](t, tab, `window.serambi.seq()`)
@@ -297,7 +230,7 @@ func TestBrowserReloadsWhenTooMuchWasMissed(t *testing.T) {
 	b := newBrowser(t)
 	e := newEnv(t, func(o *console.Options, _ *agents.Config) { o.RingSize = 4 }).withAgents()
 	res := e.ingest(inbox.ChannelWhatsApp, "wamid.r0", whatsapp("+6281234567890"), "Siti Rahma", "awal")
-	tab := b.tab()
+	tab := b.Tab()
 	signIn(t, tab, e, "budi@toko.id", "/conversations/"+res.Conversation.ID)
 	do(t, tab, chromedp.Evaluate[chromedp.Void](`window.__noReload = 1`))
 	e.wsBlocked.Store(true)
@@ -342,13 +275,13 @@ func TestBrowserScreenshots(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	login := b.tab()
+	login := b.Tab()
 	do(t, login, chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible(chromedp.ID("email")))
 	shot(login, "login.png")
 
-	dewi := b.tab()
+	dewi := b.Tab()
 	signIn(t, dewi, e, "dewi@toko.id", "/conversations/"+d.sitiConv+"?view=all")
-	budi := b.tab()
+	budi := b.Tab()
 	signIn(t, budi, e, "budi@toko.id", "/conversations/"+d.sitiConv+"?view=all")
 	do(t, dewi, chromedp.SendKeys(chromedp.ID("reply-text"), "Sebentar"))
 	until(t, budi, "Dewi typing", `document.querySelector(".collab").innerText.includes("typing")`)
@@ -362,7 +295,7 @@ func TestBrowserScreenshots(t *testing.T) {
 	do(t, dewi, chromedp.Navigate(e.srv.URL+"/admin/agents"), chromedp.WaitVisible(chromedp.CSS("table")))
 	shot(dewi, "admin-agents.png")
 
-	indo := b.tab()
+	indo := b.Tab()
 	if _, err := e.agents.Create(context.Background(), agents.NewAgent{Email: "sari@toko.id", Name: "Sari Wulandari", Password: password, Role: agents.RoleAgent, Locale: "id"}); err != nil {
 		t.Fatal(err)
 	}
@@ -377,7 +310,7 @@ func TestBrowserScreenPop(t *testing.T) {
 	e, p := newCallEnv(t)
 	siti := knownCaller(t, e)
 	other := e.ingest(inbox.ChannelWhatsApp, "wamid.sp1", whatsapp("+6289900002222"), "Ayu", "Halo")
-	tab := b.tab()
+	tab := b.Tab()
 	signIn(t, tab, e, "budi@toko.id", "/conversations/"+other.Conversation.ID+"?view=all")
 	do(t, tab, chromedp.Evaluate[chromedp.Void](`window.__noReload = 1`))
 

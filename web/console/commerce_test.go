@@ -310,7 +310,7 @@ func TestBrowserCommercePanelLive(t *testing.T) {
 	b := newBrowser(t)
 	se := newShopEnv(t)
 	conv := se.siti.Conversation.ID
-	tab := b.tab()
+	tab := b.Tab()
 	signIn(t, tab, se.env, "rina@toko.id", "/conversations/"+conv)
 	until(t, tab, "the commerce panel", `document.querySelector("#commerce-panel .commerce-body")`)
 	if eval[bool](t, tab, `document.getElementById("commerce-panel").innerText.includes("Kebaya Encim")`) {

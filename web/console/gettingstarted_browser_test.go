@@ -13,7 +13,7 @@ import (
 func TestBrowserChecklistCopyButton(t *testing.T) {
 	b := newBrowser(t)
 	e := newSetupEnv(t, map[string]string{"SERAMBI_BASE_URL": publicBase}, nil)
-	tab := b.tab()
+	tab := b.Tab()
 	// Let this page use the clipboard as a user who allowed it would (headless has nobody to ask).
 	granted := true
 	bc := chromedp.FromContext(tab)

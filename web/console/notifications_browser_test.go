@@ -21,7 +21,7 @@ func TestBrowserBell(t *testing.T) {
 	e, _ := newNotifyEnv(t)
 	res := e.ingest(inbox.ChannelWhatsApp, "wamid.1", whatsapp("+6281234567890"), "Siti Rahma", "apakah ukuran M ada?")
 	conv := res.Conversation.ID
-	tab := b.tab()
+	tab := b.Tab()
 	signIn(t, tab, e, "dewi@toko.id", "/?view=all")
 	if n := eval[int](t, tab, `document.querySelectorAll("#bell .bell-count").length`); n != 0 {
 		t.Fatalf("Dewi's bell shows a count before anything happened")

@@ -17,7 +17,7 @@ const widgetRoot = `document.getElementById("serambi-widget").shadowRoot`
 func TestBrowserWidgetSettingsAndTypingBothWays(t *testing.T) {
 	e, w := newWidgetEnv(t, longTyping)
 	b := newBrowser(t)
-	admin := b.tab()
+	admin := b.Tab()
 	signIn(t, admin, e, "dewi@toko.id", "/")
 
 	// The settings page paints the preview in the stored colour, and repaints it as the admin
@@ -38,7 +38,7 @@ func TestBrowserWidgetSettingsAndTypingBothWays(t *testing.T) {
 	until(t, admin, "the saved notice", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("Saved")`)
 
 	// The visitor's widget wears the new colour and greeting at once.
-	visitor := b.tab()
+	visitor := b.Tab()
 	do(t, visitor, chromedp.Navigate(w.srv.URL+"/widget/demo?inbox=shop"))
 	until(t, visitor, "the launcher", widgetRoot+` && `+widgetRoot+`.querySelector(".launcher")`)
 	until(t, visitor, "the launcher in the brand colour", `getComputedStyle(`+widgetRoot+`.querySelector(".launcher")).backgroundColor === "rgb(29, 78, 216)"`)
