@@ -81,6 +81,14 @@ func Start(ctx context.Context, dataDir string, env ...string) (*Server, error) 
 	}
 }
 
+// EnvList splits a -server-env flag's KEY=VALUE,… into Start's env.
+func EnvList(flag string) []string {
+	if flag == "" {
+		return nil
+	}
+	return strings.Split(flag, ",")
+}
+
 // PID is the server's process id, for reading its memory use.
 func (s *Server) PID() int { return s.cmd.Process.Pid }
 

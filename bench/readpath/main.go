@@ -33,12 +33,13 @@ func main() {
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "serambi-readpath"), "data dir; reused when already seeded")
 	c := flag.Int("c", 10, "concurrent readers")
 	n := flag.Int("n", 20000, "requests per measurement")
+	serverEnv := flag.String("server-env", "", "more environment for the server, KEY=VALUE,… (e.g. GOMAXPROCS=2)")
 	flag.Parse()
 	ctx := context.Background()
 	if err := seed(ctx, *dir, *messages, *convs); err != nil {
 		log.Fatal(err)
 	}
-	srv, err := harness.Start(ctx, *dir)
+	srv, err := harness.Start(ctx, *dir, harness.EnvList(*serverEnv)...)
 	if err != nil {
 		log.Fatal(err)
 	}
