@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/serambi/serambi/bus"
+	"github.com/serambi/serambi/cmd/serambi/instance"
 	"github.com/serambi/serambi/connectors/widget"
 	"github.com/serambi/serambi/database/sqlite"
 	"github.com/serambi/serambi/inbox"
@@ -56,6 +57,7 @@ func runServer(dataDir, listen string) error {
 		runtime.MemProfileRate = 256 // fine-grained, for a per-socket account
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	instance.TuneScheduler(os.Getenv, false, log) // as serambi itself runs on SQLite
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	store, err := sqlite.Open(ctx, filepath.Join(dataDir, "serambi.db"), log)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/serambi/serambi/cmd/serambi/instance"
 	"github.com/serambi/serambi/demo"
 )
 
@@ -31,7 +32,7 @@ func demoCommand(ctx context.Context, args []string, getenv func(string) string,
 		return usageError{"--interval must be at least 100ms"}
 	}
 	fmt.Fprintln(stdout, "Starting the Serambi demo…")
-	tuneScheduler(getenv, false, slog.New(slog.DiscardHandler)) // the demo always runs on SQLite
+	instance.TuneScheduler(getenv, false, slog.New(slog.DiscardHandler)) // the demo always runs on SQLite
 	d, err := demo.Start(ctx, demo.Options{Dir: *dir, Listen: *listen, Simulate: !*noSim, Interval: *interval,
 		Reset: *reset, Getenv: getenv, Stderr: stderr})
 	if err != nil {

@@ -88,7 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if len(args) > 0 {
 			return usageError{"serve takes no arguments"}
 		}
-		tuneScheduler(getenv, cfg.MongoDBURI != "", log)
+		instance.TuneScheduler(getenv, cfg.MongoDBURI != "", log)
 		return instance.Run(ctx, cfg, log)
 	case "apikey":
 		return apikey(ctx, cfg, log, args, stdout, stderr)

@@ -152,8 +152,8 @@ func Open(ctx context.Context, path string, log *slog.Logger) (*Store, error) {
 	}
 	closers = append(closers, s.rdb.Close)
 	// Sized by the cores, not GOMAXPROCS: serambi runs with twice as many Ps as cores
-	// (cmd/serambi/procs.go), and more reader connections than that only meet on SQLite's shared
-	// page-cache mutex (measured: the 10-reader list p99 rose from ~10 to ~12 ms with 8).
+	// (instance.TuneScheduler), and reader connections beyond what the cores can run at once only
+	// meet on SQLite's page-cache mutex, which every connection shares.
 	readers := max(4, 2*runtime.NumCPU())
 	s.rdb.SetMaxOpenConns(readers)
 	s.rdb.SetMaxIdleConns(readers)

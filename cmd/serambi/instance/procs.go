@@ -1,11 +1,11 @@
-package main
+package instance
 
 import (
 	"log/slog"
 	"runtime"
 )
 
-// schedulerProcs is the GOMAXPROCS serambi runs with, given the value the runtime chose (the CPUs
+// SchedulerProcs is the GOMAXPROCS serambi runs with, given the value the runtime chose (the CPUs
 // it may use) and whether the store is MongoDB.
 //
 // On the embedded SQLite store every write goes through one writer goroutine, and every request
@@ -20,17 +20,18 @@ import (
 //
 // An explicit GOMAXPROCS in the environment is left alone, and so is MongoDB, where writes do not
 // meet in one goroutine.
-func schedulerProcs(current int, explicit, mongo bool) int {
+func SchedulerProcs(current int, explicit, mongo bool) int {
 	if explicit || mongo || current < 1 {
 		return current
 	}
 	return 2 * current
 }
 
-// tuneScheduler applies schedulerProcs to this process.
-func tuneScheduler(getenv func(string) string, mongo bool, log *slog.Logger) {
+// TuneScheduler applies SchedulerProcs to this process. The process's owner calls it once at
+// start (serambi serve and demo, the load tools' servers): it changes the whole runtime.
+func TuneScheduler(getenv func(string) string, mongo bool, log *slog.Logger) {
 	current := runtime.GOMAXPROCS(0)
-	if n := schedulerProcs(current, getenv("GOMAXPROCS") != "", mongo); n != current {
+	if n := SchedulerProcs(current, getenv("GOMAXPROCS") != "", mongo); n != current {
 		runtime.GOMAXPROCS(n)
 		log.Debug("scheduler", "gomaxprocs", n, "cpus", current)
 	}

@@ -1,4 +1,4 @@
-package main
+package instance
 
 import "testing"
 
@@ -17,8 +17,8 @@ func TestSchedulerProcs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := schedulerProcs(tt.current, tt.explicit, tt.mongo); got != tt.want {
-				t.Errorf("schedulerProcs(%d, %v, %v) = %d, want %d", tt.current, tt.explicit, tt.mongo, got, tt.want)
+			if got := SchedulerProcs(tt.current, tt.explicit, tt.mongo); got != tt.want {
+				t.Errorf("SchedulerProcs(%d, %v, %v) = %d, want %d", tt.current, tt.explicit, tt.mongo, got, tt.want)
 			}
 		})
 	}
