@@ -19,7 +19,8 @@ import (
 // (docs/BENCHMARKS.md, "Scheduler").
 //
 // An explicit GOMAXPROCS in the environment is left alone, and so is MongoDB, where writes do not
-// meet in one goroutine.
+// meet in one goroutine. Setting it stops the runtime from following a container's CPU limit as
+// it changes; the new limit is picked up at the next start.
 func SchedulerProcs(current int, explicit, mongo bool) int {
 	if explicit || mongo || current < 1 {
 		return current
