@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serambi/serambi/connectors/email/mailpeers"
 	"github.com/serambi/serambi/inbox"
 )
 
@@ -81,10 +82,10 @@ var answerCases = []answerCase{
 // Real servers: our mail leaves through OpenSMTPD into the visitor's dovecot mailbox, their
 // answer comes back through OpenSMTPD and IDLE.
 func TestAnswersProveTheAddress(t *testing.T) {
-	p := startPeers(t)
+	p := mailpeers.Start(t)
 	e := newTestEnv(t)
 	ctx := context.Background()
-	mb := p.mailbox(supportAddr)
+	mb := peerMailbox(p, supportAddr)
 	mb.PlusAddressing = true
 	c := New(mb, Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 	runConnector(t, c)
@@ -122,7 +123,7 @@ func TestAnswersProveTheAddress(t *testing.T) {
 			}
 			var ours *Parsed
 			waitFor(t, 10*time.Second, "our mail in the visitor's mailbox", func() bool {
-				for _, raw := range p.messages(t, addr, "INBOX") {
+				for _, raw := range p.Messages(t, addr, "INBOX") {
 					if m, err := NewParser().Parse(raw); err == nil && m.MessageID == sent.ExternalID {
 						ours = m
 						return true
@@ -133,7 +134,7 @@ func TestAnswersProveTheAddress(t *testing.T) {
 
 			from, rcpt, m := tc.answer(addr, ours)
 			m.id = fmt.Sprintf("answer-%d@example.org", i)
-			p.send(t, from, []string{rcpt}, m.bytes())
+			p.Send(t, from, []string{rcpt}, m.bytes())
 			var got inbox.Message
 			waitFor(t, 10*time.Second, "the answer in the inbox", func() bool {
 				got, err = e.store.MessageByExternalID(ctx, inbox.ChannelEmail, m.id)

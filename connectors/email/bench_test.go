@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serambi/serambi/connectors/email/mailpeers"
 	"github.com/serambi/serambi/inbox"
 )
 
@@ -95,16 +96,16 @@ func envInt(name string, def int) int {
 //	EMAIL_BENCH_MESSAGES=10000 go test ./connectors/email -run '^$' -bench BenchmarkInitialImport -benchtime 1x
 func BenchmarkInitialImport(b *testing.B) {
 	n := envInt("EMAIL_BENCH_MESSAGES", 1000)
-	p := startPeers(b)
+	p := mailpeers.Start(b)
 	start := time.Now().Add(-48 * time.Hour)
 	mails := benchMailbox(n, start)
 	// Maildir's new/ is read in directory order, so UIDs do not follow the thread order: replies
 	// often come before their parents, as relays deliver them.
 	for i, m := range mails {
-		p.writeMaildir(b, supportAddr, fmt.Sprintf("%d.M%dP1.bench,S=%d", start.Unix()+int64(i), i, len(m.raw)), m.raw, start.Add(time.Duration(i)*time.Second))
+		p.WriteMaildir(b, supportAddr, fmt.Sprintf("%d.M%dP1.bench,S=%d", start.Unix()+int64(i), i, len(m.raw)), m.raw, start.Add(time.Duration(i)*time.Second))
 	}
-	p.chownMail(b)
-	if out, err := runDoveadm(p, "index", "-u", supportAddr, "INBOX"); err != nil {
+	p.ChownMail(b)
+	if out, err := p.Doveadm("index", "-u", supportAddr, "INBOX"); err != nil {
 		b.Fatalf("doveadm index: %v %s", err, out)
 	}
 	ctx := context.Background()
@@ -113,7 +114,7 @@ func BenchmarkInitialImport(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		e := newTestEnv(b)
-		mb := p.mailbox(supportAddr)
+		mb := peerMailbox(p, supportAddr)
 		mb.StoreRaw = StoreRawMode(os.Getenv("EMAIL_BENCH_STORE_RAW")) // "always" to keep every source
 		c := New(mb, Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 		b.StartTimer()
@@ -156,10 +157,10 @@ func BenchmarkInitialImport(b *testing.B) {
 //
 //	go test ./connectors/email -run '^$' -bench BenchmarkIdleLatency -benchtime 200x
 func BenchmarkIdleLatency(b *testing.B) {
-	p := startPeers(b)
+	p := mailpeers.Start(b)
 	e := newTestEnv(b)
 	ctx := context.Background()
-	c := New(p.mailbox(supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
+	c := New(peerMailbox(p, supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 	runConnector(b, c)
 	waitFor(b, 15*time.Second, "IDLE", func() bool { s := c.Status(); return s.Connected && s.Idle && !s.LastSync.IsZero() })
 	lat := make([]time.Duration, 0, b.N)
@@ -167,7 +168,7 @@ func BenchmarkIdleLatency(b *testing.B) {
 	for i := range b.N {
 		id := fmt.Sprintf("lat-%d@example.org", i)
 		raw := testMail{from: customerAddr, id: id, subject: "Latency " + strconv.Itoa(i)}.bytes()
-		p.send(b, customerAddr, []string{supportAddr}, raw)
+		p.Send(b, customerAddr, []string{supportAddr}, raw)
 		t0 := time.Now()
 		for {
 			if _, err := e.store.MessageByExternalID(ctx, inbox.ChannelEmail, id); err == nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serambi/serambi/connectors/email/mailpeers"
 	"github.com/serambi/serambi/inbox"
 )
 
@@ -22,10 +23,10 @@ const (
 // SMTP and lands in the customer's mailbox with headers a mail client threads, and the customer's
 // answers (a proper reply, and one whose client dropped the threading headers) join the thread.
 func TestRoundTrip(t *testing.T) {
-	p := startPeers(t)
+	p := mailpeers.Start(t)
 	e := newTestEnv(t)
 	ctx := context.Background()
-	mb := p.mailbox(supportAddr)
+	mb := peerMailbox(p, supportAddr)
 	mb.PlusAddressing = true
 	mb.SentFolder = "Sent"
 	c := New(mb, Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
@@ -36,7 +37,7 @@ func TestRoundTrip(t *testing.T) {
 	first := testMail{from: "Customer Person <" + customerAddr + ">", to: supportAddr, id: "first-1@example.org",
 		subject: "Order 1042 has not arrived", body: "Hello,\nmy order 1042 has not arrived.\nRegards"}
 	sentAt := time.Now()
-	p.send(t, customerAddr, []string{supportAddr}, first.bytes())
+	p.Send(t, customerAddr, []string{supportAddr}, first.bytes())
 	var in inbox.Message
 	waitFor(t, 10*time.Second, "the customer's mail in the inbox", func() bool {
 		m, err := e.store.MessageByExternalID(ctx, inbox.ChannelEmail, "first-1@example.org")
@@ -71,7 +72,7 @@ func TestRoundTrip(t *testing.T) {
 	// 3. It arrives in the customer's mailbox, threaded.
 	var got *Parsed
 	waitFor(t, 10*time.Second, "the reply in the customer's mailbox", func() bool {
-		for _, raw := range p.messages(t, customerAddr, "INBOX") {
+		for _, raw := range p.Messages(t, customerAddr, "INBOX") {
 			m, err := NewParser().Parse(raw)
 			if err == nil && m.MessageID == sent.ExternalID {
 				got = m
@@ -95,7 +96,7 @@ func TestRoundTrip(t *testing.T) {
 	if len(got.Parts) != 1 || got.Parts[0].Name != "送り状 1042.pdf" || string(got.Parts[0].Data) != "%PDF-1.4 label" {
 		t.Errorf("attachments %+v", got.Parts)
 	}
-	waitFor(t, 5*time.Second, "a copy in the Sent folder", func() bool { return len(p.messages(t, supportAddr, "Sent")) == 1 })
+	waitFor(t, 5*time.Second, "a copy in the Sent folder", func() bool { return len(p.Messages(t, supportAddr, "Sent")) == 1 })
 
 	// 4. The customer answers: a proper reply, and one from a client that dropped the headers but
 	// kept the plus address.
@@ -103,8 +104,8 @@ func TestRoundTrip(t *testing.T) {
 		inReplyTo: sent.ExternalID, references: "first-1@example.org " + sent.ExternalID, body: "Thanks, got the tracking number."}
 	mangled := testMail{from: customerAddr, to: got.ReplyTo[0].Addr, id: "answer-3@example.org", subject: "AW: Order 1042 has not arrived",
 		body: "Outlook ate the headers."}
-	p.send(t, customerAddr, []string{got.ReplyTo[0].Addr}, answer.bytes())
-	p.send(t, customerAddr, []string{got.ReplyTo[0].Addr}, mangled.bytes())
+	p.Send(t, customerAddr, []string{got.ReplyTo[0].Addr}, answer.bytes())
+	p.Send(t, customerAddr, []string{got.ReplyTo[0].Addr}, mangled.bytes())
 	for _, id := range []string{"answer-2@example.org", "answer-3@example.org"} {
 		var m inbox.Message
 		waitFor(t, 10*time.Second, id, func() bool {
@@ -125,28 +126,28 @@ func TestRoundTrip(t *testing.T) {
 // A dovecot outage of any length loses nothing: mail queued by OpenSMTPD while dovecot is down is
 // imported exactly once when it is back, and a restarted connector does not import anything again.
 func TestOutage(t *testing.T) {
-	p := startPeers(t)
+	p := mailpeers.Start(t)
 	e := newTestEnv(t)
 	ctx := context.Background()
-	c := New(p.mailbox(supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
+	c := New(peerMailbox(p, supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 	stop := runConnector(t, c)
-	p.send(t, customerAddr, []string{supportAddr}, testMail{from: customerAddr, id: "before@example.org"}.bytes())
+	p.Send(t, customerAddr, []string{supportAddr}, testMail{from: customerAddr, id: "before@example.org"}.bytes())
 	waitFor(t, 10*time.Second, "the first mail", func() bool {
 		_, err := e.store.MessageByExternalID(ctx, inbox.ChannelEmail, "before@example.org")
 		return err == nil
 	})
 
-	p.script(t, "stop-dovecot")
+	p.StopDovecot(t)
 	waitFor(t, 10*time.Second, "the connector to notice", func() bool { s := c.Status(); return !s.Connected && s.LastError != "" })
 	const n = 50
 	for i := range n {
 		from := fmt.Sprintf("c%02d@example.org", i%7) // several customers, several mails each
-		p.send(t, from, []string{supportAddr}, testMail{from: from, id: fmt.Sprintf("outage-%02d@example.org", i),
+		p.Send(t, from, []string{supportAddr}, testMail{from: from, id: fmt.Sprintf("outage-%02d@example.org", i),
 			subject: fmt.Sprintf("Question %d", i)}.bytes())
 	}
 	time.Sleep(1500 * time.Millisecond) // the connector keeps failing to reconnect meanwhile
-	p.script(t, "start-dovecot")
-	p.script(t, "flush")
+	p.StartDovecot(t)
+	p.Flush(t)
 	waitFor(t, 30*time.Second, "all 50 queued mails", func() bool { return c.Status().Imported == n+1 })
 
 	for i := range n {
@@ -170,10 +171,10 @@ func TestOutage(t *testing.T) {
 
 	// A new instance (a restart) resumes from the stored state: the next mail only.
 	stop()
-	c2 := New(p.mailbox(supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
+	c2 := New(peerMailbox(p, supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 	runConnector(t, c2)
 	waitFor(t, 10*time.Second, "the restarted connector", func() bool { return c2.Status().Connected })
-	p.send(t, customerAddr, []string{supportAddr}, testMail{from: customerAddr, id: "after@example.org"}.bytes())
+	p.Send(t, customerAddr, []string{supportAddr}, testMail{from: customerAddr, id: "after@example.org"}.bytes())
 	waitFor(t, 10*time.Second, "the mail after the restart", func() bool {
 		_, err := e.store.MessageByExternalID(ctx, inbox.ChannelEmail, "after@example.org")
 		return err == nil
@@ -187,18 +188,18 @@ func TestOutage(t *testing.T) {
 
 // The first connection imports only the look-back window; older mail stays on the server.
 func TestLookBack(t *testing.T) {
-	p := startPeers(t)
+	p := mailpeers.Start(t)
 	e := newTestEnv(t)
 	ctx := context.Background()
 	now := time.Now()
-	p.append(t, supportAddr, "INBOX", testMail{id: "old@x", date: now.Add(-30 * 24 * time.Hour)}.bytes(), now.Add(-30*24*time.Hour))
-	p.append(t, supportAddr, "INBOX", testMail{id: "recent@x", date: now.Add(-2 * 24 * time.Hour)}.bytes(), now.Add(-2*24*time.Hour))
-	mb := p.mailbox(supportAddr)
+	p.Append(t, supportAddr, "INBOX", testMail{id: "old@x", date: now.Add(-30 * 24 * time.Hour)}.bytes(), now.Add(-30*24*time.Hour))
+	p.Append(t, supportAddr, "INBOX", testMail{id: "recent@x", date: now.Add(-2 * 24 * time.Hour)}.bytes(), now.Add(-2*24*time.Hour))
+	mb := peerMailbox(p, supportAddr)
 	mb.LookBack = 7 * 24 * time.Hour
 	c := New(mb, Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 	runConnector(t, c)
 	waitFor(t, 10*time.Second, "the first sync", func() bool { return c.Status().Connected && !c.Status().LastSync.IsZero() })
-	p.append(t, supportAddr, "INBOX", testMail{id: "new@x"}.bytes(), now)
+	p.Append(t, supportAddr, "INBOX", testMail{id: "new@x"}.bytes(), now)
 	waitFor(t, 10*time.Second, "the new mail", func() bool {
 		_, err := e.store.MessageByExternalID(ctx, inbox.ChannelEmail, "new@x")
 		return err == nil
@@ -214,25 +215,25 @@ func TestLookBack(t *testing.T) {
 // When the server renumbers the folder (UIDVALIDITY changes), the connector re-imports by date
 // and Message-ID dedupe keeps every mail once.
 func TestUIDValidityChange(t *testing.T) {
-	p := startPeers(t)
+	p := mailpeers.Start(t)
 	e := newTestEnv(t)
 	ctx := context.Background()
 	for i := range 3 {
-		p.append(t, supportAddr, "INBOX", testMail{id: fmt.Sprintf("v%d@x", i)}.bytes(), time.Now())
+		p.Append(t, supportAddr, "INBOX", testMail{id: fmt.Sprintf("v%d@x", i)}.bytes(), time.Now())
 	}
-	c := New(p.mailbox(supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
+	c := New(peerMailbox(p, supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 	stop := runConnector(t, c)
 	waitFor(t, 10*time.Second, "the first import", func() bool { return c.Status().Imported == 3 })
 	oldValidity := c.Status().UIDValidity
 	stop()
 
-	out, err := runDoveadm(p, "mailbox", "update", "-u", supportAddr, "--uid-validity", fmt.Sprint(oldValidity+1000), "INBOX")
+	out, err := p.Doveadm("mailbox", "update", "-u", supportAddr, "--uid-validity", fmt.Sprint(oldValidity+1000), "INBOX")
 	if err != nil {
 		t.Fatalf("doveadm: %v %s", err, out)
 	}
-	p.append(t, supportAddr, "INBOX", testMail{id: "v3@x"}.bytes(), time.Now())
+	p.Append(t, supportAddr, "INBOX", testMail{id: "v3@x"}.bytes(), time.Now())
 
-	c2 := New(p.mailbox(supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
+	c2 := New(peerMailbox(p, supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 	runConnector(t, c2)
 	waitFor(t, 10*time.Second, "the mail after the renumbering", func() bool {
 		_, err := e.store.MessageByExternalID(ctx, inbox.ChannelEmail, "v3@x")
@@ -250,25 +251,25 @@ func TestUIDValidityChange(t *testing.T) {
 // Two instances share one mailbox: one reads it, the other waits; when the first stops, the
 // second takes over and nothing is imported twice.
 func TestLease(t *testing.T) {
-	p := startPeers(t)
+	p := mailpeers.Start(t)
 	e := newTestEnv(t)
 	ctx := context.Background()
 	mk := func(owner string) *Connector {
-		return New(p.mailbox(supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log, Owner: owner})
+		return New(peerMailbox(p, supportAddr), Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log, Owner: owner})
 	}
 	a, b := mk("instance-a"), mk("instance-b")
 	stopA := runConnector(t, a)
 	waitFor(t, 10*time.Second, "instance a connected", func() bool { return a.Status().Connected })
 	runConnector(t, b)
 	waitFor(t, 10*time.Second, "instance b on standby", func() bool { return b.Status().Standby })
-	p.send(t, customerAddr, []string{supportAddr}, testMail{from: customerAddr, id: "l1@example.org"}.bytes())
+	p.Send(t, customerAddr, []string{supportAddr}, testMail{from: customerAddr, id: "l1@example.org"}.bytes())
 	waitFor(t, 10*time.Second, "l1", func() bool { return a.Status().Imported == 1 })
 	if b.Status().Connected {
 		t.Errorf("both instances read the mailbox")
 	}
 	stopA() // releases the lease
 	waitFor(t, 15*time.Second, "instance b takes over", func() bool { return b.Status().Connected })
-	p.send(t, customerAddr, []string{supportAddr}, testMail{from: customerAddr, id: "l2@example.org"}.bytes())
+	p.Send(t, customerAddr, []string{supportAddr}, testMail{from: customerAddr, id: "l2@example.org"}.bytes())
 	waitFor(t, 10*time.Second, "l2", func() bool {
 		_, err := e.store.MessageByExternalID(ctx, inbox.ChannelEmail, "l2@example.org")
 		return err == nil
@@ -282,23 +283,23 @@ func TestLease(t *testing.T) {
 
 // Connection modes and failures an admin sees in the status.
 func TestConnectionModes(t *testing.T) {
-	p := startPeers(t)
+	p := mailpeers.Start(t)
 	tests := []struct {
 		name    string
 		mutate  func(mb *Mailbox)
 		wantErr string // "" when the connector must connect
 	}{
-		{name: "implicit TLS (IMAPS)", mutate: func(mb *Mailbox) { mb.IMAP.TLS, mb.IMAP.Port = TLSImplicit, p.imapsPort }},
+		{name: "implicit TLS (IMAPS)", mutate: func(mb *Mailbox) { mb.IMAP.TLS, mb.IMAP.Port = TLSImplicit, p.IMAPSPort() }},
 		{name: "STARTTLS", mutate: func(mb *Mailbox) {}},
 		{name: "plain on loopback", mutate: func(mb *Mailbox) { mb.IMAP.TLS, mb.IMAP.CAFile = TLSNone, "" }},
 		{name: "wrong password", mutate: func(mb *Mailbox) { mb.IMAP.Password = "wrong" }, wantErr: "login"},
 		{name: "untrusted certificate", mutate: func(mb *Mailbox) { mb.IMAP.CAFile = "" }, wantErr: "certificate"},
-		{name: "nothing listening", mutate: func(mb *Mailbox) { mb.IMAP.Port = freePorts(t, 1)[0] }, wantErr: "connect"},
+		{name: "nothing listening", mutate: func(mb *Mailbox) { mb.IMAP.Port = mailpeers.FreePorts(t, 1)[0] }, wantErr: "connect"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestEnv(t)
-			mb := p.mailbox(supportAddr)
+			mb := peerMailbox(p, supportAddr)
 			tc.mutate(&mb)
 			c := New(mb, Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 			runConnector(t, c)
@@ -311,7 +312,7 @@ func TestConnectionModes(t *testing.T) {
 			if s.Connected || !strings.Contains(strings.ToLower(s.LastError), tc.wantErr) {
 				t.Errorf("status %+v, want an error mentioning %q", s, tc.wantErr)
 			}
-			if strings.Contains(s.LastError, peerPassword) || strings.Contains(s.LastError, "wrong") {
+			if strings.Contains(s.LastError, mailpeers.Password) || strings.Contains(s.LastError, "wrong") {
 				t.Errorf("the error shows the password: %s", s.LastError)
 			}
 		})
@@ -320,7 +321,7 @@ func TestConnectionModes(t *testing.T) {
 
 // SMTP outcomes map to the outbox's retry rules: 5xx is permanent, a server that is down is retried.
 func TestSendErrors(t *testing.T) {
-	p := startPeers(t)
+	p := mailpeers.Start(t)
 	ctx := context.Background()
 	tests := []struct {
 		name      string
@@ -328,13 +329,13 @@ func TestSendErrors(t *testing.T) {
 		smtpPort  int
 		permanent bool
 	}{
-		{name: "recipient refused (550)", customer: "someone@reject.example", smtpPort: p.smtpPort, permanent: true},
-		{name: "relay down", customer: customerAddr, smtpPort: freePorts(t, 1)[0], permanent: false},
+		{name: "recipient refused (550)", customer: "someone@reject.example", smtpPort: p.SMTPPort(), permanent: true},
+		{name: "relay down", customer: customerAddr, smtpPort: mailpeers.FreePorts(t, 1)[0], permanent: false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestEnv(t)
-			mb := p.mailbox(supportAddr)
+			mb := peerMailbox(p, supportAddr)
 			mb.SMTP.Port = tc.smtpPort
 			c := New(mb, Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 			if err := c.IngestRaw(ctx, testMail{from: tc.customer, id: "q@" + tc.name[:4]}.bytes(), time.Now()); err != nil {
@@ -358,10 +359,10 @@ func TestSendErrors(t *testing.T) {
 
 // Without IDLE (a server that lacks it, or NoIdle) the folder is polled.
 func TestPolling(t *testing.T) {
-	p := startPeers(t)
+	p := mailpeers.Start(t)
 	e := newTestEnv(t)
 	ctx := context.Background()
-	mb := p.mailbox(supportAddr)
+	mb := peerMailbox(p, supportAddr)
 	mb.IMAP.NoIdle, mb.IMAP.PollInterval = true, 300*time.Millisecond
 	c := New(mb, Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 	runConnector(t, c)
@@ -369,7 +370,7 @@ func TestPolling(t *testing.T) {
 	if c.Status().Idle {
 		t.Fatal("IDLE used despite NoIdle")
 	}
-	p.send(t, customerAddr, []string{supportAddr}, testMail{from: customerAddr, id: "polled@example.org"}.bytes())
+	p.Send(t, customerAddr, []string{supportAddr}, testMail{from: customerAddr, id: "polled@example.org"}.bytes())
 	waitFor(t, 10*time.Second, "the polled mail", func() bool {
 		_, err := e.store.MessageByExternalID(ctx, inbox.ChannelEmail, "polled@example.org")
 		return err == nil
@@ -394,15 +395,15 @@ func (f *flakyInbox) Ingest(ctx context.Context, in inbox.Inbound) (inbox.Ingest
 // The import position only advances past stored mail: a failure in the middle of a batch ends the
 // session, and the next one resumes at the mail that failed, losing and repeating nothing.
 func TestIngestFailureResumes(t *testing.T) {
-	p := startPeers(t)
+	p := mailpeers.Start(t)
 	e := newTestEnv(t)
 	ctx := context.Background()
 	const n = 20
 	for i := range n {
-		p.append(t, supportAddr, "INBOX", testMail{from: fmt.Sprintf("c%d@example.org", i%3), id: fmt.Sprintf("f%02d@x", i)}.bytes(), time.Now())
+		p.Append(t, supportAddr, "INBOX", testMail{from: fmt.Sprintf("c%d@example.org", i%3), id: fmt.Sprintf("f%02d@x", i)}.bytes(), time.Now())
 	}
 	flaky := &flakyInbox{Inbox: e.inbox, failAt: 7}
-	c := New(p.mailbox(supportAddr), Deps{Inbox: flaky, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
+	c := New(peerMailbox(p, supportAddr), Deps{Inbox: flaky, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 	runConnector(t, c)
 	waitFor(t, 15*time.Second, "all mails", func() bool { return c.Status().Imported == n })
 	if s := c.Status(); !strings.Contains(s.LastError, "database is locked") || s.LastUID != n || s.Duplicates != 0 {

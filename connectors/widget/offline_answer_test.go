@@ -1,25 +1,16 @@
 package widget_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-smtp"
-
 	"github.com/serambi/serambi/connectors/email"
+	"github.com/serambi/serambi/connectors/email/mailpeers"
 	"github.com/serambi/serambi/inbox"
 )
 
@@ -30,7 +21,7 @@ import (
 // answer proved the address is theirs, so it is now a verified identity of the same customer: no
 // second customer, no merge suggestion for an agent to sort out.
 func TestVisitorAnswersTheEmailedReplyInTheSameConversation(t *testing.T) {
-	p := startMailPeers(t)
+	p := mailpeers.Start(t)
 	const (
 		support = "support@toko.example"
 		visitor = "rina@example.id"
@@ -43,9 +34,9 @@ func TestVisitorAnswersTheEmailedReplyInTheSameConversation(t *testing.T) {
 
 	mail := email.New(email.Mailbox{
 		ID: "support", Address: support, DisplayName: "Toko Sekar", PlusAddressing: true,
-		IMAP: email.IMAPConfig{Host: "127.0.0.1", Port: p.imapPort, TLS: email.TLSStartTLS, Password: mailPassword,
-			CAFile: filepath.Join(p.dir, "dovecot", "cert.pem"), PollInterval: time.Hour},
-		SMTP:     email.SMTPConfig{Host: "127.0.0.1", Port: p.smtpPort, TLS: email.TLSNone},
+		IMAP: email.IMAPConfig{Host: mailpeers.Host, Port: p.IMAPPort(), TLS: email.TLSStartTLS, Password: mailpeers.Password,
+			CAFile: p.CAFile(), PollInterval: time.Hour},
+		SMTP:     email.SMTPConfig{Host: mailpeers.Host, Port: p.SMTPPort(), TLS: email.TLSNone},
 		LookBack: 24 * time.Hour, ReconnectMin: 100 * time.Millisecond, ReconnectMax: time.Second, LeaseTTL: 3 * time.Second,
 	}, email.Deps{Inbox: e.inbox, Store: e.store, State: e.store, Blobs: e.blobs, Log: e.log})
 	runCtx, stop := context.WithCancel(ctx)
@@ -100,7 +91,7 @@ func TestVisitorAnswersTheEmailedReplyInTheSameConversation(t *testing.T) {
 	// 3. It reaches her mailbox.
 	var ours *email.Parsed
 	waitLong(t, "the reply in her mailbox", func() bool {
-		for _, raw := range p.mailboxMessages(t, visitor) {
+		for _, raw := range p.Messages(t, visitor, "INBOX") {
 			if m, err := email.NewParser().Parse(raw); err == nil && m.MessageID == copyMsg.ExternalID {
 				ours = m
 				return true
@@ -117,7 +108,7 @@ func TestVisitorAnswersTheEmailedReplyInTheSameConversation(t *testing.T) {
 		"In-Reply-To: <%s>\r\nReferences: <%s>\r\nDate: %s\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
 		"Iya, tolong simpankan sampai besok.\r\n", visitor, support, ours.Subject, ours.MessageID, ours.MessageID,
 		time.Now().Format(time.RFC1123Z))
-	p.submit(t, visitor, support, []byte(answer))
+	p.Send(t, visitor, []string{support}, []byte(answer))
 	var got inbox.Message
 	waitLong(t, "her answer in the inbox", func() bool {
 		m, err := e.store.MessageByExternalID(ctx, inbox.ChannelEmail, "answer-1@example.id")
@@ -176,118 +167,4 @@ func waitLong(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// mailPeers are the email connector's real test peers (connectors/email/testenv/peers.sh): dovecot
-// for IMAP and LMTP, OpenSMTPD relaying every address into it, on free loopback ports.
-type mailPeers struct {
-	dir                                     string
-	imapPort, imapsPort, lmtpPort, smtpPort int
-}
-
-const mailPassword = "test-secret"
-
-func startMailPeers(t *testing.T) *mailPeers {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("real mail peers are not started in -short mode")
-	}
-	var missing []string
-	for _, bin := range []string{"dovecot", "smtpd", "unshare", "openssl"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if _, err := os.Stat("/usr/sbin/" + bin); err != nil {
-				missing = append(missing, bin)
-			}
-		}
-	}
-	if len(missing) > 0 || os.Geteuid() != 0 {
-		msg := fmt.Sprintf("real mail peers unavailable (missing %v, root=%v): run `connectors/email/testenv/peers.sh install` as root", missing, os.Geteuid() == 0)
-		if os.Getenv("SERAMBI_REQUIRE_PEERS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	dir, err := os.MkdirTemp("", "serambi-widget-peers-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &mailPeers{dir: dir}
-	var ls []net.Listener
-	for range 4 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	p.imapPort, p.imapsPort = ls[0].Addr().(*net.TCPAddr).Port, ls[1].Addr().(*net.TCPAddr).Port
-	p.lmtpPort, p.smtpPort = ls[2].Addr().(*net.TCPAddr).Port, ls[3].Addr().(*net.TCPAddr).Port
-	t.Cleanup(func() {
-		p.script(t, "stop")
-		if !t.Failed() {
-			os.RemoveAll(dir)
-		} else {
-			t.Logf("mail peer state and logs kept in %s", dir)
-		}
-	})
-	p.script(t, "start")
-	return p
-}
-
-func (p *mailPeers) script(t *testing.T, cmd string) {
-	t.Helper()
-	c := exec.Command("../email/testenv/peers.sh", cmd, p.dir)
-	c.Env = append(os.Environ(), "IMAP_PORT="+strconv.Itoa(p.imapPort), "IMAPS_PORT="+strconv.Itoa(p.imapsPort),
-		"LMTP_PORT="+strconv.Itoa(p.lmtpPort), "SMTP_PORT="+strconv.Itoa(p.smtpPort), "PASSWORD="+mailPassword)
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("peers.sh %s: %v\n%s", cmd, err, out)
-	}
-}
-
-// submit hands raw to OpenSMTPD, as the visitor's mail provider would.
-func (p *mailPeers) submit(t *testing.T, from, to string, raw []byte) {
-	t.Helper()
-	c, err := smtp.Dial(net.JoinHostPort("127.0.0.1", strconv.Itoa(p.smtpPort)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.SendMail(from, []string{to}, bytes.NewReader(raw)); err != nil {
-		t.Fatalf("SMTP: %v", err)
-	}
-	_ = c.Quit()
-}
-
-// mailboxMessages returns the sources of the mails in user's INBOX, read over IMAP as their mail
-// client would.
-func (p *mailPeers) mailboxMessages(t *testing.T, user string) [][]byte {
-	t.Helper()
-	c, err := imapclient.DialInsecure(net.JoinHostPort("127.0.0.1", strconv.Itoa(p.imapPort)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(user, mailPassword).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
-	if err != nil || sel.NumMessages == 0 {
-		return nil // no mail yet (the folder may not exist before the first delivery)
-	}
-	var set imap.SeqSet
-	set.AddRange(1, sel.NumMessages)
-	bufs, err := c.Fetch(set, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for _, b := range bufs {
-		for _, s := range b.BodySection {
-			out = append(out, s.Bytes)
-		}
-	}
-	return out
 }
