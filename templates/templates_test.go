@@ -129,10 +129,6 @@ func TestListViewQueryIsCanonical(t *testing.T) {
 		if got := tt.lv.Query(); got != tt.want {
 			t.Errorf("%+v.Query() = %q, want %q", tt.lv, got, tt.want)
 		}
-		// The hub keeps a list live by its filters; a cart filter is not one of them.
-		if live := tt.lv.Live(); live != (tt.lv.Cart == "") {
-			t.Errorf("%+v.Live() = %v", tt.lv, live)
-		}
 	}
 }
 

@@ -143,7 +143,8 @@ type ListView struct {
 	Channel string
 	Tag     string
 	// Cart narrows the list to customers whose current cart is abandoned ("abandoned"; the only
-	// value). Such a list is read from the shop's carts, newest touched first, and is not live.
+	// value). Such a list is read from the shop's carts, newest touched cart first; the hub keeps
+	// it live by asking the shop whether a changed customer's cart is abandoned.
 	Cart string
 }
 
@@ -171,11 +172,6 @@ func (lv ListView) Query() string {
 	}
 	return q.Encode()
 }
-
-// Live reports whether the hub keeps the list current with rows pushed over the WebSocket. A list
-// narrowed by cart is not: whether a conversation belongs in it depends on the shop's carts, which
-// the hub's filters do not see, so it is read again when the agent opens it.
-func (lv ListView) Live() bool { return lv.Cart == "" }
 
 // With returns the list with one view or filter changed.
 func (lv ListView) With(key, value string) ListView {
@@ -209,11 +205,19 @@ func (lv ListView) Is(view string) bool {
 type Row struct {
 	Conv         inbox.Conversation
 	CustomerName string
+	// CartTouched is set in the abandoned-cart list, which is ordered by when the customer's
+	// cart was last touched rather than by the conversation's last message.
+	CartTouched time.Time
 }
 
-// SortKey orders rows newest activity first; the browser inserts live rows by it.
+// SortKey orders rows newest first (newest activity, or newest touched cart in the abandoned-cart
+// list); the browser inserts live rows by it.
 func (r Row) SortKey() string {
-	return strconv.FormatInt(r.Conv.LastMessageAt.UnixNano(), 10) + "-" + r.Conv.ID
+	at := r.Conv.LastMessageAt
+	if !r.CartTouched.IsZero() {
+		at = r.CartTouched
+	}
+	return strconv.FormatInt(at.UnixNano(), 10) + "-" + r.Conv.ID
 }
 
 // Waiting reports whether the customer wrote last and is waiting for an answer.

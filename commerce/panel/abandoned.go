@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -50,6 +51,22 @@ func (p *Panel) AbandonedCarts(ctx context.Context, after inbox.Cursor, limit in
 		next = cartCursor(carts[len(carts)-1])
 	}
 	return rows, next, nil
+}
+
+// AbandonedCartOf implements console.AbandonedCarts for the live list: whether the customer's
+// current cart is abandoned, and its Touched() time, the list's order.
+func (p *Panel) AbandonedCartOf(ctx context.Context, customerID string) (time.Time, bool, error) {
+	cur, err := p.svc.Store().CurrentCart(ctx, customerID)
+	if errors.Is(err, inbox.ErrNotFound) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("current cart of customer %s: %w", customerID, err)
+	}
+	if cur.Status != commerce.CartAbandoned {
+		return time.Time{}, false, nil
+	}
+	return cur.Touched(), true, nil
 }
 
 // cartCursor is a cart's place in the abandoned-cart list.

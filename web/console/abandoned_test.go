@@ -6,6 +6,7 @@ import (
 	"html"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,8 +60,8 @@ func TestAbandonedCartFilter(t *testing.T) {
 		if !cartChecked.MatchString(page.body) {
 			t.Error("the filter bar does not show the abandoned-cart filter on")
 		}
-		if liveList.MatchString(page.body) {
-			t.Error("the filtered list asks the hub for live rows, which its filters cannot choose")
+		if !strings.Contains(page.body, `data-list="cart=abandoned&amp;status=any&amp;view=all"`) {
+			t.Error("the filtered list does not ask the hub for live rows with its cart filter")
 		}
 		frag := c.get("/list?view=all&status=any&cart=abandoned", map[string]string{"HX-Request": "true"})
 		if got := rowsOf(frag.body); !slices.Equal(got, []string{se.siti.Conversation.ID}) || strings.Contains(frag.body, "<!doctype") {
@@ -176,4 +177,52 @@ func TestAbandonedCartFilterWithoutAShop(t *testing.T) {
 	if cartOffered.MatchString(page.body) || !liveList.MatchString(page.body) {
 		t.Error("a console without a shop offers the abandoned-cart filter")
 	}
+}
+
+// The abandoned-cart list is live: a customer whose cart the sweep marks abandoned joins it at once,
+// placed by when the cart was last touched; a conversation that changes without an abandoned cart
+// behind it is kept out; a customer who comes back to shop leaves it.
+func TestAbandonedCartListIsLive(t *testing.T) {
+	se := newShopEnv(t)
+	ctx := context.Background()
+	kebaya := commerce.LineItem{SKU: "KBY-01", Name: "Kebaya Encim", Quantity: 1, UnitPrice: 85000000}
+	hub := se.console.Hub()
+	w := se.login("dewi@toko.id").socket(t)
+	w.view(hub.ID(), "", "cart=abandoned&status=any&view=all", hub.Seq())
+	w.next("subscribed", hasOp("presence-all", ""))
+	siti, andi := se.siti.Conversation.ID, se.andi.Conversation.ID
+
+	left := time.Now().UTC().Add(-90 * time.Minute).Truncate(time.Second)
+	se.putCart("cart-siti", "siti@example.id", left, kebaya)
+	if n, err := se.svc.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("the sweep marked %d carts (%v), want Siti's", n, err)
+	}
+	f := w.next("Siti's row", hasOp("row", "row-"+siti))
+	for _, o := range f.Ops {
+		if o.Op != "row" {
+			continue
+		}
+		if want := strconv.FormatInt(left.UnixNano(), 10) + "-" + siti; o.Sort != want {
+			t.Errorf("row sort key %q, want the cart's touched time %q", o.Sort, want)
+		}
+		if !strings.Contains(o.HTML, "Siti Rahma") {
+			t.Errorf("row HTML:\n%s", o.HTML)
+		}
+	}
+
+	// Andi writes again: his conversation changes, but his cart is not abandoned.
+	if _, err := se.inbox.Ingest(ctx, inbox.Inbound{Channel: inbox.ChannelEmail, ExternalID: "<andi-again@example.id>",
+		From: []inbox.Identity{{Kind: inbox.KindEmail, Value: "andi@example.id", Verified: true}}, Name: "Andi Wijaya", Text: "Halo lagi"}); err != nil {
+		t.Fatal(err)
+	}
+	w.next("Andi kept out", func(f frame) bool {
+		if hasOp("row", "row-"+andi)(f) {
+			t.Fatal("Andi's conversation was pushed into the abandoned-cart list; he has no abandoned cart")
+		}
+		return hasOp("unrow", "row-"+andi)(f)
+	})
+
+	// Siti comes back and fills her cart again: it is open, and she leaves the list.
+	se.putCart("cart-siti", "siti@example.id", time.Now().UTC(), kebaya, kebaya)
+	w.next("Siti's row removed", hasOp("unrow", "row-"+siti))
 }

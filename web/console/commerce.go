@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -31,8 +32,12 @@ type CommerceRoutes interface {
 // cart that is its customer's current cart and whose customer has a conversation: so a customer
 // appears once however many carts they left, and a batch may yield fewer rows than carts. next
 // continues after the last cart read; it is zero when there are no more.
+//
+// AbandonedCartOf keeps the filtered list live: whether the customer's current cart is abandoned,
+// and when it was last touched (the list's order), for a customer the bus says changed.
 type AbandonedCarts interface {
 	AbandonedCarts(ctx context.Context, after inbox.Cursor, limit int) (rows []templates.CommerceAbandonedRow, next inbox.Cursor, err error)
+	AbandonedCartOf(ctx context.Context, customerID string) (touched time.Time, abandoned bool, err error)
 }
 
 // registerCommerce mounts the commerce panel's routes behind the session and CSRF checks of in.

@@ -284,6 +284,16 @@ type frameCache struct {
 	html    map[string]string
 	frames  map[string]*websocket.PreparedMessage
 	viewers map[string]templates.Viewer
+	// carts and custRow are what the abandoned-cart lists need, read once per event.
+	carts     map[string]cartState
+	custRow   *templates.Row
+	custRowOK bool
+}
+
+// cartState is whether a customer's current cart is abandoned, and when it was last touched.
+type cartState struct {
+	touched   time.Time
+	abandoned bool
 }
 
 func newFrameCache(h *Hub, ctx context.Context) *frameCache {
@@ -398,14 +408,7 @@ func (fc *frameCache) frameFor(s *socket, ev *event) *websocket.PreparedMessage 
 			}
 		}
 		if s.list != nil {
-			if matches(s.list.filter, conv) {
-				row := templates.Row{Conv: conv, CustomerName: cust.Name}
-				if html, ok := fc.render(s, "row", func(v templates.Viewer) templ.Component { return templates.ConversationRow(v, row) }); ok {
-					add("row|"+s.vkey, op{Op: "row", ID: "row-" + conv.ID, Conv: conv.ID, Sort: row.SortKey(), HTML: html})
-				}
-			} else {
-				add("unrow", op{Op: "unrow", ID: "row-" + conv.ID})
-			}
+			fc.listRow(s, templates.Row{Conv: conv, CustomerName: cust.Name}, add)
 		}
 	case bus.CallRinging, bus.CallChanged:
 		if ev.call == nil {
@@ -428,6 +431,13 @@ func (fc *frameCache) frameFor(s *socket, ev *event) *websocket.PreparedMessage 
 			add(key, o)
 		}
 	case commerce.TopicChanged:
+		if s.list != nil && s.list.carts != nil {
+			// The customer's cart changed: they may have joined the abandoned-cart list (the
+			// sweep marked it) or left it (they came back to shop).
+			if row, ok := fc.customerRow(ev.CustomerID); ok {
+				fc.listRow(s, row, add)
+			}
+		}
 		if s.cust != "" && s.cust == ev.CustomerID && fc.h.c.Commerce != nil {
 			// Every socket that gets this shows the same customer, so the fragment is keyed by
 			// viewer alone. A panel that cannot be read leaves the one shown in place.
@@ -451,6 +461,65 @@ func (fc *frameCache) frameFor(s *socket, ev *event) *websocket.PreparedMessage 
 		return nil
 	}
 	return fc.frame(strings.Join(keys, ","), ev.seq, ops)
+}
+
+// listRow adds the op that puts row in s's list, or takes it out when it no longer belongs there.
+func (fc *frameCache) listRow(s *socket, row templates.Row, add func(string, op)) {
+	in := matches(s.list.filter, row.Conv)
+	what := "row"
+	if s.list.carts != nil {
+		touched, abandoned := fc.abandoned(s.list.carts, row.Conv.CustomerID)
+		in = in && abandoned
+		row.CartTouched, what = touched, "row-cart" // ordered by the cart, so another sort key
+	}
+	if !in {
+		add("unrow", op{Op: "unrow", ID: "row-" + row.Conv.ID})
+		return
+	}
+	if html, ok := fc.render(s, what, func(v templates.Viewer) templ.Component { return templates.ConversationRow(v, row) }); ok {
+		add(what+"|"+s.vkey, op{Op: "row", ID: "row-" + row.Conv.ID, Conv: row.Conv.ID, Sort: row.SortKey(), HTML: html})
+	}
+}
+
+// abandoned asks the shop, once per event and customer, whether the customer's current cart is
+// abandoned. A shop that cannot answer leaves the row out: the agent sees it when the list is
+// read again, which is better than a row the filter does not hold.
+func (fc *frameCache) abandoned(carts AbandonedCarts, customerID string) (time.Time, bool) {
+	if a, ok := fc.carts[customerID]; ok {
+		return a.touched, a.abandoned
+	}
+	touched, abandoned, err := carts.AbandonedCartOf(fc.ctx, customerID)
+	if err != nil {
+		fc.h.c.Log.Warn("console hub could not read a customer's cart", "customer", customerID, "err", err)
+	}
+	if fc.carts == nil {
+		fc.carts = map[string]cartState{}
+	}
+	fc.carts[customerID] = cartState{touched, abandoned && err == nil}
+	return touched, abandoned && err == nil
+}
+
+// customerRow is the list row of a customer's conversation, read once per event; false when the
+// customer has no conversation (a shop customer who never wrote) or it cannot be read.
+func (fc *frameCache) customerRow(customerID string) (templates.Row, bool) {
+	if fc.custRow != nil {
+		return *fc.custRow, fc.custRowOK
+	}
+	fc.custRow = &templates.Row{}
+	conv, err := fc.h.c.store.ConversationByCustomer(fc.ctx, customerID)
+	if err != nil {
+		if !errors.Is(err, inbox.ErrNotFound) {
+			fc.h.c.Log.Warn("console hub could not read a customer's conversation", "customer", customerID, "err", err)
+		}
+		return *fc.custRow, false
+	}
+	name, err := fc.h.c.customerName(fc.ctx, customerID)
+	if err != nil {
+		fc.h.c.Log.Warn("console hub could not read a customer's name", "customer", customerID, "err", err)
+		return *fc.custRow, false
+	}
+	*fc.custRow, fc.custRowOK = templates.Row{Conv: conv, CustomerName: name}, true
+	return *fc.custRow, true
 }
 
 // sides loads the customer panel's data once per event and viewer key, when a socket shows it,
@@ -492,6 +561,9 @@ func (h *Hub) subscribe(ctx context.Context, s *socket, v viewMsg) {
 	if v.List != "" {
 		lv := parseListView(parseQuery(v.List))
 		list = &listSub{view: lv, filter: filterFor(lv, s.agent)}
+		if carts, ok := h.c.Commerce.(AbandonedCarts); ok && lv.Cart == templates.CartAbandoned {
+			list.carts = carts
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

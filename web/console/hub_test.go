@@ -29,6 +29,7 @@ type frame struct {
 		Op     string          `json:"op"`
 		ID     string          `json:"id"`
 		Conv   string          `json:"conv"`
+		Sort   string          `json:"sort"`
 		HTML   string          `json:"html"`
 		Agent  string          `json:"agent"`
 		State  string          `json:"state"`

@@ -216,7 +216,7 @@ func (c *Console) loadAbandoned(ctx context.Context, carts AbandonedCarts, lv te
 			if err != nil {
 				return templates.ListData{}, err
 			}
-			d.Rows = append(d.Rows, templates.Row{Conv: r.Row.Conv, CustomerName: name})
+			d.Rows = append(d.Rows, templates.Row{Conv: r.Row.Conv, CustomerName: name, CartTouched: r.Cart.Touched()})
 			for _, t := range r.Row.Conv.Tags {
 				if !slices.Contains(d.Tags, t) {
 					d.Tags = append(d.Tags, t)

@@ -35,6 +35,9 @@ type socket struct {
 type listSub struct {
 	view   templates.ListView
 	filter inbox.ConversationFilter
+	// carts is set for the abandoned-cart list: a row also needs its customer's current cart
+	// abandoned, which the shop is asked (once per event) rather than the filter.
+	carts AbandonedCarts
 }
 
 // enqueue queues a frame without blocking the hub. A socket too slow to take it is closed: the
