@@ -136,6 +136,7 @@ func New(cfg Config, deps Deps) *Connector {
 	if c.presence != nil {
 		onLive = c.presence.mark
 	}
+	c.settings.events = deps.Events
 	c.hub = newHub(cfg.MaxConnsPerIP, onLive)
 	c.online.Store(c.agentsOnline())
 	c.assets = mustAssets()
@@ -255,6 +256,8 @@ func (c *Connector) onEvent(e bus.Event) {
 		}
 	case TopicAgentTyping, TopicAgentTypingStopped:
 		c.hub.broadcastConv(e.ConversationID, encode(typingFrame{T: tTyping, On: e.Topic == TopicAgentTyping, Name: e.OtherID}))
+	case TopicSettingsChanged:
+		c.settings.forget(e.OtherID) // saved on another instance (or this one: forgetting twice is free)
 	}
 }
 

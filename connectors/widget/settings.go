@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/serambi/serambi/bus"
 	"github.com/serambi/serambi/connectors"
 	"github.com/serambi/serambi/inbox"
 )
@@ -251,8 +252,8 @@ const (
 
 // SettingsStore keeps widget inboxes' settings in the connector state store, as JSON under
 // "widget/inbox/<id>", with the list of ids under "widget/inboxes". The console's settings page
-// uses it; the connector reads through a short cache so an edit reaches new visitors within
-// seconds without a store read per connection.
+// uses it; the connector reads through a short cache so that a connection costs no store read. A
+// save or delete clears that cache here and, over the bus, on the other instances.
 type SettingsStore struct {
 	state connectors.StateStore
 	now   func() time.Time
@@ -261,6 +262,23 @@ type SettingsStore struct {
 	mu    sync.Mutex
 	cache sync.Map // id → cachedSettings
 	ttl   time.Duration
+	// events, when set (the connector sets it), tells the other instances that an inbox was saved
+	// or deleted, so they drop their cached copy at once instead of when it expires.
+	events bus.Publisher
+}
+
+// TopicSettingsChanged is published when a widget inbox is saved or deleted; OtherID is its id.
+const TopicSettingsChanged bus.Topic = "widget.settings_changed"
+
+// forget drops the cached settings of inbox id.
+func (st *SettingsStore) forget(id string) { st.cache.Delete(id) }
+
+// changed forgets inbox id here and, through the bus, on every other instance.
+func (st *SettingsStore) changed(ctx context.Context, id string) {
+	st.forget(id)
+	if st.events != nil {
+		st.events.Publish(ctx, bus.Event{Topic: TopicSettingsChanged, OtherID: id})
+	}
 }
 
 type cachedSettings struct {
@@ -314,7 +332,11 @@ func (st *SettingsStore) cached(ctx context.Context, id string) (Settings, error
 }
 
 // Put validates and stores s, and adds its id to the list.
-func (st *SettingsStore) Put(ctx context.Context, s Settings) error {
+func (st *SettingsStore) Put(ctx context.Context, s Settings) error { return st.put(ctx, s, true) }
+
+// put is Put; announce says whether the other instances are told (Seed does not tell them: each
+// seeds the same environment's inbox when it starts).
+func (st *SettingsStore) put(ctx context.Context, s Settings, announce bool) error {
 	s = s.WithDefaults()
 	if err := s.Validate(); err != nil {
 		return fmt.Errorf("widget inbox %q: %w: %w", s.ID, inbox.ErrInvalid, err)
@@ -330,7 +352,11 @@ func (st *SettingsStore) Put(ctx context.Context, s Settings) error {
 	if err := st.state.PutState(ctx, settingsPrefix+s.ID, raw); err != nil {
 		return fmt.Errorf("store widget inbox %q: %w", s.ID, err)
 	}
-	st.cache.Delete(s.ID)
+	if announce {
+		st.changed(ctx, s.ID)
+	} else {
+		st.forget(s.ID)
+	}
 	ids, err := st.ids(ctx)
 	if err != nil {
 		return err
@@ -349,7 +375,7 @@ func (st *SettingsStore) Delete(ctx context.Context, id string) error {
 	if err := st.state.PutState(ctx, settingsPrefix+id, []byte("null")); err != nil {
 		return fmt.Errorf("delete widget inbox %q: %w", id, err)
 	}
-	st.cache.Delete(id)
+	st.changed(ctx, id)
 	ids, err := st.ids(ctx)
 	if err != nil {
 		return err
@@ -414,5 +440,5 @@ func (st *SettingsStore) Seed(ctx context.Context, def Settings) error {
 		return nil
 	}
 	def.Source = SourceEnv
-	return st.Put(ctx, def)
+	return st.put(ctx, def, false)
 }

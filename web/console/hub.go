@@ -207,7 +207,7 @@ func (h *Hub) handle(e bus.Event) {
 		// Typing is ephemeral, like agents' typing: shown now, never replayed.
 		h.visitorTyping(ctx, e)
 		return
-	case widget.TopicAgentTyping, widget.TopicAgentTypingStopped:
+	case widget.TopicAgentTyping, widget.TopicAgentTypingStopped, widget.TopicSettingsChanged:
 		return // what the console itself told the widget
 	}
 	if e.Topic == bus.CustomerChanged || e.Topic == bus.CustomerMerged {
