@@ -47,6 +47,11 @@ type Config struct {
 	APICallbackURL string
 	// APICallbackSecret signs callback bodies (X-Serambi-Signature).
 	APICallbackSecret string
+	// NATSURL is the NATS server, or comma-separated servers, carrying events between instances;
+	// empty means the in-process bus (one instance). It may hold credentials: never log it as is.
+	NATSURL string
+	// NATSSubject is the NATS subject of this deployment's events.
+	NATSSubject string
 	// InstanceID names this process in outbox leases; it must differ between instances.
 	InstanceID string
 	// SecretKey signs attachment URLs. Empty after Load when SERAMBI_SECRET_KEY is unset:
@@ -70,6 +75,7 @@ const (
 	DefaultMaxAttachmentBytes = 25 << 20
 	DefaultOutboxMaxAttempts  = 8
 	DefaultShutdownTimeout    = 30 * time.Second
+	DefaultNATSSubject        = "serambi.events"
 
 	minSecretLen = 32
 	// SecretKeyFile is the file under DataDir that keeps a generated secret key across restarts.
@@ -89,6 +95,8 @@ func Load(getenv func(string) string) (Config, error) {
 		APICallbackURL:    r.str("SERAMBI_API_CALLBACK_URL", ""),
 		APICallbackSecret: r.str("SERAMBI_API_CALLBACK_SECRET", ""),
 		InstanceID:        r.str("SERAMBI_INSTANCE_ID", ""),
+		NATSURL:           r.str("SERAMBI_NATS_URL", ""),
+		NATSSubject:       r.str("SERAMBI_NATS_SUBJECT", DefaultNATSSubject),
 		Getenv:            getenv,
 	}
 	c.MaxBodyBytes = r.size("SERAMBI_MAX_BODY_BYTES", DefaultMaxBodyBytes, 1<<10, 1<<30)
@@ -104,6 +112,15 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.MongoDBURI != "" && !strings.HasPrefix(c.MongoDBURI, "mongodb://") && !strings.HasPrefix(c.MongoDBURI, "mongodb+srv://") {
 		r.failSecret("SERAMBI_MONGODB_URI", "a URI starting with mongodb:// or mongodb+srv://")
+	}
+	if c.NATSURL != "" {
+		if why := badNATSServers(c.NATSURL); why != "" {
+			// Not repeated: the URLs may carry a user and password or a token.
+			r.failSecret("SERAMBI_NATS_URL", "nats://host:4222 or tls://host:4222 URLs, comma-separated ("+why+")")
+		}
+	}
+	if !natsSubject(c.NATSSubject) {
+		r.fail("SERAMBI_NATS_SUBJECT", c.NATSSubject, "a NATS subject of dot-separated names without spaces or wildcards (* >), such as serambi.events")
 	}
 	if len(c.DefaultRegion) != 2 || phonenumbers.GetCountryCodeForRegion(c.DefaultRegion) == 0 {
 		r.fail("SERAMBI_DEFAULT_REGION", c.DefaultRegion, "a two-letter ISO 3166 region with a phone numbering plan, such as ID or MY")
@@ -270,6 +287,54 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 func absoluteHTTP(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
+
+// badNATSServers says what is wrong with a comma-separated list of NATS server URLs, naming the
+// entry by position and never by value; "" when every entry is usable.
+func badNATSServers(list string) string {
+	entries := strings.Split(list, ",")
+	for i, s := range entries {
+		which := ""
+		if len(entries) > 1 {
+			which = fmt.Sprintf("server %d of %d: ", i+1, len(entries))
+		}
+		u, err := url.Parse(strings.TrimSpace(s))
+		switch {
+		case strings.TrimSpace(s) == "":
+			return which + "empty"
+		case err != nil || u.Opaque != "":
+			return which + "not a URL"
+		case u.Scheme != "nats" && u.Scheme != "tls":
+			return which + "the scheme must be nats or tls"
+		case u.Hostname() == "":
+			return which + "no host"
+		}
+		if p := u.Port(); p != "" {
+			if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+				return which + "the port must be a number from 1 to 65535"
+			}
+		}
+	}
+	return ""
+}
+
+// natsSubject reports whether s is a NATS subject one can publish on: dot-separated tokens of
+// printable characters, none empty, and no wildcards (* and > would subscribe to others' events).
+func natsSubject(s string) bool {
+	if s == "" || len(s) > 255 {
+		return false
+	}
+	for _, tok := range strings.Split(s, ".") {
+		if tok == "" || strings.ContainsAny(tok, "*>") {
+			return false
+		}
+		for _, r := range tok {
+			if r <= ' ' || r == 0x7f {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // defaultHost turns a listen address into one a browser can reach: ":8080" and "0.0.0.0:8080"

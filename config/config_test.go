@@ -37,6 +37,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"outbox attempts", c.OutboxMaxAttempts, 8},
 		{"shutdown timeout", c.ShutdownTimeout, 30 * time.Second},
 		{"callback url", c.APICallbackURL, ""},
+		{"nats url: the in-process bus", c.NATSURL, ""},
+		{"nats subject", c.NATSSubject, "serambi.events"},
 		{"secret key unset until EnsureSecretKey", len(c.SecretKey), 0},
 	}
 	for _, ch := range checks {
@@ -78,6 +80,12 @@ func TestLoadValues(t *testing.T) {
 			func(c config.Config) (any, any) { return string(c.SecretKey), strings.Repeat("k", 40) }},
 		{"callback with its secret", map[string]string{"SERAMBI_API_CALLBACK_URL": "https://shop.example/hook", "SERAMBI_API_CALLBACK_SECRET": "0123456789abcdef"},
 			func(c config.Config) (any, any) { return c.APICallbackURL, "https://shop.example/hook" }},
+		{"nats url selects the NATS bus", map[string]string{"SERAMBI_NATS_URL": "nats://nats:4222"},
+			func(c config.Config) (any, any) { return c.NATSURL, "nats://nats:4222" }},
+		{"nats url: servers with credentials and TLS", map[string]string{"SERAMBI_NATS_URL": "nats://u:p@n1:4222, tls://tok@n2,nats://n3"},
+			func(c config.Config) (any, any) { return c.NATSURL, "nats://u:p@n1:4222, tls://tok@n2,nats://n3" }},
+		{"nats subject", map[string]string{"SERAMBI_NATS_SUBJECT": "shop-2.serambi.events"},
+			func(c config.Config) (any, any) { return c.NATSSubject, "shop-2.serambi.events" }},
 		{"mongodb uri selects mongo", map[string]string{"SERAMBI_MONGODB_URI": "mongodb://db:27017/serambi"},
 			func(c config.Config) (any, any) { return c.MongoDBURI, "mongodb://db:27017/serambi" }},
 	}
@@ -120,6 +128,17 @@ func TestLoadRejects(t *testing.T) {
 		{"callback secret without url", map[string]string{"SERAMBI_API_CALLBACK_SECRET": "0123456789abcdef"}, "SERAMBI_API_CALLBACK_SECRET", "only together", "0123456789abcdef"},
 		{"secret key too short", map[string]string{"SERAMBI_SECRET_KEY": "short-secret"}, "SERAMBI_SECRET_KEY", "at least 32", "short-secret"},
 		{"mongodb uri scheme", map[string]string{"SERAMBI_MONGODB_URI": "postgres://u:pw@db"}, "SERAMBI_MONGODB_URI", "mongodb://", "pw@db"},
+		{"nats url with another scheme", map[string]string{"SERAMBI_NATS_URL": "http://user:hunter2pw@nats:4222"}, "SERAMBI_NATS_URL", "nats or tls", "hunter2pw"},
+		{"nats url without scheme", map[string]string{"SERAMBI_NATS_URL": "user:hunter2pw@nats:4222"}, "SERAMBI_NATS_URL", "not a URL", "hunter2pw"},
+		{"nats url: one bad server in a list", map[string]string{"SERAMBI_NATS_URL": "nats://tok3n-xyz@n1:4222,ws://n2"}, "SERAMBI_NATS_URL", "server 2 of 2", "tok3n-xyz"},
+		{"nats url: an empty entry", map[string]string{"SERAMBI_NATS_URL": "nats://n1,,nats://n2"}, "SERAMBI_NATS_URL", "server 2 of 3: empty", ""},
+		{"nats url without host", map[string]string{"SERAMBI_NATS_URL": "nats://:4222"}, "SERAMBI_NATS_URL", "no host", ""},
+		{"nats url with a bad port", map[string]string{"SERAMBI_NATS_URL": "nats://u:hunter2pw@n1:99999"}, "SERAMBI_NATS_URL", "port", "hunter2pw"},
+		{"nats subject with a wildcard", map[string]string{"SERAMBI_NATS_SUBJECT": "serambi.*"}, "SERAMBI_NATS_SUBJECT", "without spaces or wildcards", ""},
+		{"nats subject with a full wildcard", map[string]string{"SERAMBI_NATS_SUBJECT": "serambi.>"}, "SERAMBI_NATS_SUBJECT", "wildcards", ""},
+		{"nats subject with an empty token", map[string]string{"SERAMBI_NATS_SUBJECT": "serambi..events"}, "SERAMBI_NATS_SUBJECT", "dot-separated", ""},
+		{"nats subject ending in a dot", map[string]string{"SERAMBI_NATS_SUBJECT": "serambi."}, "SERAMBI_NATS_SUBJECT", "dot-separated", ""},
+		{"nats subject with a space", map[string]string{"SERAMBI_NATS_SUBJECT": "serambi events"}, "SERAMBI_NATS_SUBJECT", "without spaces", ""},
 		{"instance id with spaces", map[string]string{"SERAMBI_INSTANCE_ID": "node 1"}, "SERAMBI_INSTANCE_ID", "without spaces", ""},
 	}
 	for _, tt := range tests {

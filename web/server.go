@@ -37,7 +37,8 @@ type Deps struct {
 	// URLs signs and checks attachment links.
 	URLs    *AttachmentURLs
 	Metrics HTTPMetrics
-	// Ready reports whether the store answers; /readyz calls it.
+	// Ready reports whether the store answers (and, between instances, the event bus); /readyz
+	// calls it.
 	Ready              func(ctx context.Context) error
 	Log                *slog.Logger
 	MaxBodyBytes       int64
@@ -167,7 +168,8 @@ func (s *server) readyz(c echo.Context) error {
 	if s.Ready != nil {
 		if err := s.Ready(ctx); err != nil {
 			s.Log.WarnContext(ctx, "not ready", "err", err)
-			return &requestError{http.StatusServiceUnavailable, "not_ready", "the store does not answer"}
+			// Which one failed is in the log, not in this unauthenticated answer.
+			return &requestError{http.StatusServiceUnavailable, "not_ready", "the store or the event bus does not answer; the server log says which"}
 		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})

@@ -49,7 +49,12 @@ type channelStore interface {
 // that are present but wrong stops start-up, naming the variable.
 // widgetDeps are what only the chat widget needs from the instance.
 type widgetDeps struct {
-	events        *bus.Local
+	// events is the instance's bus, both ways: the widget publishes typing and settings notices
+	// and hears replies, merges and typing from every instance.
+	events interface {
+		bus.Publisher
+		bus.Subscriber
+	}
 	attachmentURL func(inbox.Attachment) string
 	secretKey     []byte
 	// agentsOnline is asked while visitors chat, once the console exists.

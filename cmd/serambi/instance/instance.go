@@ -106,6 +106,7 @@ type Instance struct {
 	http       *http.Server
 	listener   net.Listener
 	dispatcher *inbox.Dispatcher
+	events     *eventBus
 	stopSend   context.CancelFunc
 	done       sync.WaitGroup
 	serveErr   chan error
@@ -145,21 +146,51 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Opt
 	if err != nil {
 		return nil, err
 	}
-	in, err := start(cfg, log, storage, o)
+	events, err := openBus(ctx, cfg, log)
 	if err != nil {
+		_ = storage.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	in, err := start(cfg, log, storage, events, o)
+	if err != nil {
+		_ = events.close()
 		_ = storage.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	return in, nil
 }
 
-func start(cfg config.Config, log *slog.Logger, storage *Storage, o options) (*Instance, error) {
+// eventBus is the bus an instance runs on: in-process, or NATS between instances.
+type eventBus struct {
+	bus.Publisher
+	bus.Subscriber
+	// ready reports whether the other instances hear this one; nil on the in-process bus.
+	ready func(ctx context.Context) error
+	close func() error
+}
+
+// openBus connects to NATS when SERAMBI_NATS_URL is set, and makes an in-process bus otherwise.
+func openBus(ctx context.Context, cfg config.Config, log *slog.Logger) (*eventBus, error) {
+	if cfg.NATSURL == "" {
+		l := bus.NewLocal(log, 0)
+		return &eventBus{Publisher: l, Subscriber: l, close: func() error { return nil }}, nil
+	}
+	if cfg.MongoDBURI == "" {
+		log.Warn("SERAMBI_NATS_URL is set but the store is SQLite, one process's file: instances sharing events need to share the MongoDB store (SERAMBI_MONGODB_URI)")
+	}
+	n, err := bus.NewNATS(ctx, bus.NATSConfig{URL: cfg.NATSURL, Subject: cfg.NATSSubject, Name: "serambi " + cfg.InstanceID}, log)
+	if err != nil {
+		return nil, fmt.Errorf("event bus (SERAMBI_NATS_URL): %w", err)
+	}
+	return &eventBus{Publisher: n, Subscriber: n, ready: n.Ready, close: n.Close}, nil
+}
+
+func start(cfg config.Config, log *slog.Logger, storage *Storage, events *eventBus, o options) (*Instance, error) {
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen on SERAMBI_LISTEN %s: %w", cfg.Listen, err)
 	}
 	cfg = cfg.Bound(ln.Addr().String())
-	events := bus.NewLocal(log, 0)
 	m := metrics.New(storage.Store.OutboxDepth)
 	x := inbox.New(storage.Store, events, inbox.NewNormalizer(cfg.DefaultRegion), time.Now, log)
 	x.SetMetrics(m)
@@ -214,7 +245,7 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage, o options) (*I
 	}
 	notes := notifications.New(storage.Store, x, events, time.Now)
 	e := web.New(web.Deps{
-		Inbox: x, Blobs: storage.Blobs, Keys: keys, URLs: urls, Metrics: m, Ready: storage.Ping, Log: log,
+		Inbox: x, Blobs: storage.Blobs, Keys: keys, URLs: urls, Metrics: m, Ready: ready(storage.Ping, events.ready), Log: log,
 		MaxBodyBytes: cfg.MaxBodyBytes, MaxAttachmentBytes: cfg.MaxAttachmentBytes,
 		APIRoutes: []func(*echo.Group){shop.RegisterAPI},
 		Notify:    apiNotifier{notes: notes, accounts: accounts},
@@ -285,7 +316,7 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage, o options) (*I
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	sendCtx, stopSend := context.WithCancel(context.Background())
-	in := &Instance{cfg: cfg, log: log, storage: storage, http: srv, listener: ln, dispatcher: d,
+	in := &Instance{cfg: cfg, log: log, storage: storage, http: srv, listener: ln, dispatcher: d, events: events,
 		stopSend: stopSend, serveErr: make(chan error, 1), Inbox: x, Agents: accounts, Keys: keys, Metrics: m}
 	chans.loops = append(chans.loops, con.Run)
 	for _, loop := range chans.loops {
@@ -311,8 +342,31 @@ func start(cfg config.Config, log *slog.Logger, storage *Storage, o options) (*I
 		}
 	}()
 	log.Info("serambi started", "addr", ln.Addr().String(), "baseURL", cfg.BaseURL, "instance", cfg.InstanceID,
-		"store", storeName(cfg), "apiCallback", cfg.APICallbackURL != "")
+		"store", storeName(cfg), "bus", busName(cfg), "apiCallback", cfg.APICallbackURL != "")
 	return in, nil
+}
+
+func busName(cfg config.Config) string {
+	if cfg.NATSURL != "" {
+		return "nats:" + bus.RedactURL(cfg.NATSURL) + " " + cfg.NATSSubject
+	}
+	return "in-process"
+}
+
+// ready is /readyz's check: the store answers and, with NATS, the other instances hear this one
+// (an instance cut off from them would show its agents a console that is no longer live).
+func ready(checks ...func(ctx context.Context) error) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		for _, check := range checks {
+			if check == nil {
+				continue
+			}
+			if err := check(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 func storeName(cfg config.Config) string {
@@ -354,6 +408,10 @@ func (in *Instance) shutdown(ctx context.Context) error {
 	case <-waited:
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("dispatcher did not stop in time: %w", ctx.Err()))
+	}
+	// Last of the parts: everything that publishes has stopped, and what it published is sent.
+	if err := in.events.close(); err != nil {
+		errs = append(errs, fmt.Errorf("close event bus: %w", err))
 	}
 	if err := in.storage.Close(context.WithoutCancel(ctx)); err != nil {
 		errs = append(errs, fmt.Errorf("close store: %w", err))
