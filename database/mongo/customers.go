@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
 	"time"
 
@@ -329,4 +330,32 @@ func (s *Store) UpdateCustomerProfile(ctx context.Context, id, name, avatar, loc
 		return fmt.Errorf("mongo: customer %s: %w", id, inbox.ErrNotFound)
 	}
 	return nil
+}
+
+// FindCustomers implements inbox.CustomerFinder with a case-insensitive regular expression of the
+// quoted text over names and identity values. It scans the customers: MongoDB's $text index would
+// match whole words only (not "0812" in a phone number), and FerretDB has none.
+func (s *Store) FindCustomers(ctx context.Context, text string, limit int) ([]inbox.Customer, error) {
+	if limit <= 0 || limit > inbox.MaxFound {
+		limit = inbox.MaxFound
+	}
+	re := bson.Regex{Pattern: regexp.QuoteMeta(text), Options: "i"}
+	filter := bson.D{
+		{Key: "mergedInto", Value: bson.D{{Key: "$in", Value: bson.A{nil, ""}}}},
+		{Key: "pending", Value: bson.D{{Key: "$ne", Value: true}}},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "name", Value: re}},
+			bson.D{{Key: "identities.value", Value: re}},
+		}},
+	}
+	docs, err := findAll[customerDoc](ctx, s.customers, filter,
+		options.Find().SetSort(bson.D{{Key: "updatedAt", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: find customers: %w", err)
+	}
+	out := make([]inbox.Customer, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.customer())
+	}
+	return out, nil
 }

@@ -89,6 +89,10 @@ func TestInboxService(t *testing.T) {
 	storetest.RunInboxService(t, func(t *testing.T) inbox.Store { return openStore(t) })
 }
 
+func TestCustomerSearch(t *testing.T) {
+	storetest.RunCustomerSearch(t, func(t *testing.T) inbox.Store { return openStore(t) })
+}
+
 func TestBlobs(t *testing.T) {
 	storetest.RunBlobs(t, func(t *testing.T) inbox.Blobs { return openStore(t).Blobs() })
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/serambi/serambi/inbox"
 )
@@ -344,3 +345,50 @@ func fromJSONText(s string, v any) error {
 	}
 	return json.Unmarshal([]byte(s), v)
 }
+
+// FindCustomers implements inbox.CustomerFinder. It reads every customer row (a LIKE with a
+// leading wildcard uses no index): tens of milliseconds at a hundred thousand customers, which an
+// agent's search can afford and the ingest path never pays. SQLite's LIKE ignores the case of
+// ASCII letters only, which covers names written in Latin letters.
+func (s *Store) FindCustomers(ctx context.Context, text string, limit int) ([]inbox.Customer, error) {
+	if limit <= 0 || limit > inbox.MaxFound {
+		limit = inbox.MaxFound
+	}
+	pattern := "%" + likeEscaper.Replace(text) + "%"
+	rows, err := s.reader(ctx).query(`SELECT c.id FROM customers c
+		WHERE c.merged_into = '' AND (c.name LIKE ?1 ESCAPE '\' OR EXISTS (
+			SELECT 1 FROM identities i WHERE i.customer_id = c.id AND i.value LIKE ?1 ESCAPE '\'))
+		ORDER BY c.updated_at DESC, c.id DESC LIMIT ?2`, pattern, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find customers: %w", err)
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("find customers: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, fmt.Errorf("find customers: %w", err)
+	}
+	out := make([]inbox.Customer, 0, len(ids))
+	for _, id := range ids {
+		c, err := s.CustomerByID(ctx, id)
+		if errors.Is(err, inbox.ErrNotFound) {
+			continue // merged or gone between the two reads
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// likeEscaper makes text literal inside a LIKE pattern with ESCAPE '\'.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

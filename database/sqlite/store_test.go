@@ -37,6 +37,10 @@ func TestInboxService(t *testing.T) {
 	storetest.RunInboxService(t, func(t *testing.T) inbox.Store { return openTemp(t) })
 }
 
+func TestCustomerSearch(t *testing.T) {
+	storetest.RunCustomerSearch(t, func(t *testing.T) inbox.Store { return openTemp(t) })
+}
+
 func TestBlobs(t *testing.T) {
 	storetest.RunBlobs(t, func(t *testing.T) inbox.Blobs {
 		b, err := NewBlobs(filepath.Join(t.TempDir(), "blobs"))
