@@ -98,7 +98,7 @@ func TestMessagesRenderInBothLanguages(t *testing.T) {
 	data := map[string]any{"Name": "Dewi", "Actor": "Dewi", "To": "Budi", "Loser": "Siti", "Date": "12 Nov", "Time": "09:00",
 		"Minutes": 3, "Detail": "x", "Max": 200, "Count": 2, "Reason": "r", "Author": "Dewi", "Customer": "Siti", "Kind": "Email",
 		"Value": "a@b.id", "Other": "Budi", "This": "Siti", "Channel": "Email", "Action": "a", "List": "l",
-		"Number": "+6281234567890", "Agent": "Dewi (201)", "Duration": "4:32", "Queue": "sales", "Caller": "Siti"}
+		"Number": "+6281234567890", "Agent": "Dewi (201)", "Duration": "4:32", "Queue": "sales", "Caller": "Siti", "Query": "siti"}
 	for _, lang := range []string{"en", "id"} {
 		l := c.Localizer(lang)
 		for _, id := range c.MessageIDs(lang) {

@@ -211,6 +211,7 @@ func (c *Console) Register(e *echo.Echo) {
 	in.GET("/", c.inboxPage)
 	in.GET("/list", c.listFragment)
 	in.GET("/list/rows", c.moreRows)
+	in.GET("/search", c.search)
 	in.GET("/conversations/:id", c.conversationPage)
 	in.GET("/conversations/:id/messages", c.olderMessages)
 	in.GET("/conversations/:id/messages/:msg/images", c.showImages)

@@ -687,6 +687,13 @@
       case "n": e.preventDefault(); setMode("note"); break;
       case "e": var b = document.getElementById("resolve-btn"); if (b) { e.preventDefault(); b.click(); } break;
       case "a": var s = document.querySelector(".select-assign"); if (s) { e.preventDefault(); s.focus(); } break;
+      case "s":
+        var q = document.getElementById("search-q");
+        if (q) {
+          e.preventDefault();
+          setTimeout(function () { q.focus(); q.select(); }, 0); // after this key, so no "s" is typed
+        }
+        break;
       case "/":
         var ta = textArea();
         if (ta) {
