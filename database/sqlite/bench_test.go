@@ -240,5 +240,24 @@ func BenchmarkSeeded(b *testing.B) {
 			lat.report(b, time.Since(start))
 		})
 	}
+	// Customer search reads every customer row (a leading-wildcard LIKE): a name that matches
+	// many (a page of 50), and an address that matches one.
+	for _, q := range []string{"Pelanggan 12", "p4242@example"} {
+		b.Run("FindCustomers/"+q, func(b *testing.B) {
+			var lat latencies
+			local := make([]time.Duration, 0, b.N)
+			start := lat.start()
+			for b.Loop() {
+				t0 := time.Now()
+				cs, err := s.FindCustomers(context.Background(), q, inbox.MaxFound)
+				if err != nil || len(cs) == 0 {
+					b.Fatalf("find %q: %d, %v", q, len(cs), err)
+				}
+				local = append(local, time.Since(t0))
+			}
+			lat.add(local)
+			lat.report(b, time.Since(start))
+		})
+	}
 	b.Run("IngestParallel", func(b *testing.B) { benchIngest(b, s, len(ids)) })
 }
