@@ -15,58 +15,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/serambi/serambi/bus"
+	"github.com/serambi/serambi/bus/natstest"
 )
-
-// natsServer is a real NATS server in this process, on a free port of 127.0.0.1.
-type natsServer struct {
-	t    testing.TB
-	opts server.Options
-	srv  *server.Server
-	port int
-}
-
-func startNATS(t testing.TB, opts server.Options) *natsServer {
-	t.Helper()
-	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
-	n := &natsServer{t: t, opts: opts}
-	n.start()
-	n.port = n.srv.Addr().(*net.TCPAddr).Port
-	t.Cleanup(func() { n.srv.Shutdown(); n.srv.WaitForShutdown() })
-	return n
-}
-
-func (n *natsServer) start() {
-	n.t.Helper()
-	opts := n.opts
-	if n.port != 0 {
-		opts.Port = n.port
-	}
-	srv, err := server.NewServer(&opts)
-	if err != nil {
-		n.t.Fatalf("nats server: %v", err)
-	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		n.t.Fatal("nats server not ready within 10s")
-	}
-	n.srv = srv
-}
-
-// restart stops the server and starts a new one on the same port: clients must reconnect.
-func (n *natsServer) restart() {
-	n.t.Helper()
-	n.srv.Shutdown()
-	n.srv.WaitForShutdown()
-	n.start()
-}
-
-// url is the server's URL with optional userinfo ("user:pass" or a token).
-func (n *natsServer) url(userinfo string) string {
-	if userinfo != "" {
-		userinfo += "@"
-	}
-	return fmt.Sprintf("nats://%s127.0.0.1:%d", userinfo, n.port)
-}
 
 // logBuffer is slog output captured for assertions; the NATS client logs from its own goroutines.
 type logBuffer struct {
@@ -179,10 +129,10 @@ func sameEvent(a, b bus.Event) bool {
 // reaches A's own subscribers once (directly, not echoed back by NATS) and B's once, with every
 // field and in publish order.
 func TestNATSDeliversEveryEventOnceEverywhere(t *testing.T) {
-	srv := startNATS(t, server.Options{})
+	srv := natstest.Start(t, server.Options{})
 	log, _ := newLog(t)
-	a := instance(t, srv.url(""), "", "a", log)
-	b := instance(t, srv.url(""), "", "b", log)
+	a := instance(t, srv.URL(""), "", "a", log)
+	b := instance(t, srv.URL(""), "", "b", log)
 	recs := map[string]*recorder{"A1": record(t, a), "A2": record(t, a), "B1": record(t, b), "B2": record(t, b)}
 
 	at := time.Date(2025, 3, 1, 10, 0, 0, 123456789, time.UTC)
@@ -222,10 +172,10 @@ func TestNATSDeliversEveryEventOnceEverywhere(t *testing.T) {
 
 // TestNATSPublishFillsInTheTime gives both instances the same At when the publisher left it zero.
 func TestNATSPublishFillsInTheTime(t *testing.T) {
-	srv := startNATS(t, server.Options{})
+	srv := natstest.Start(t, server.Options{})
 	log, _ := newLog(t)
-	a := instance(t, srv.url(""), "", "a", log)
-	b := instance(t, srv.url(""), "", "b", log)
+	a := instance(t, srv.URL(""), "", "a", log)
+	b := instance(t, srv.URL(""), "", "b", log)
 	ra, rb := record(t, a), record(t, b)
 	a.Publish(context.Background(), bus.Event{Topic: bus.ConversationChanged, MessageID: "x"})
 	rb.waitFor(t, "B", "x")
@@ -236,10 +186,10 @@ func TestNATSPublishFillsInTheTime(t *testing.T) {
 }
 
 func TestNATSCancelStopsDeliveryAndCloseIsIdempotent(t *testing.T) {
-	srv := startNATS(t, server.Options{})
+	srv := natstest.Start(t, server.Options{})
 	log, _ := newLog(t)
-	a := instance(t, srv.url(""), "", "a", log)
-	b := instance(t, srv.url(""), "", "b", log)
+	a := instance(t, srv.URL(""), "", "a", log)
+	b := instance(t, srv.URL(""), "", "b", log)
 	gone, stays := record(t, b), record(t, b)
 
 	a.Publish(context.Background(), event("before", time.Now()))
@@ -294,11 +244,11 @@ func TestNATSReceivedPayloads(t *testing.T) {
 		{name: "a huge broken body", payload: huge},
 		{name: "empty", payload: ``},
 	}
-	srv := startNATS(t, server.Options{})
+	srv := natstest.Start(t, server.Options{})
 	log, logs := newLog(t)
-	b := instance(t, srv.url(""), "", "b", log)
+	b := instance(t, srv.URL(""), "", "b", log)
 	rec := record(t, b)
-	raw, err := nats.Connect(srv.url(""))
+	raw, err := nats.Connect(srv.URL(""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,22 +297,21 @@ func TestNATSReceivedPayloads(t *testing.T) {
 // and nothing in the whole story logs them.
 func TestNATSSurvivesServerRestart(t *testing.T) {
 	const user, pass = "serambi-user", "s3cret-Pa55"
-	srv := startNATS(t, server.Options{Username: user, Password: pass})
+	srv := natstest.Start(t, server.Options{Username: user, Password: pass})
 	log, logs := newLog(t)
-	a := instance(t, srv.url(user+":"+pass), "", "a", log)
-	b := instance(t, srv.url(user+":"+pass), "", "b", log)
+	a := instance(t, srv.URL(user+":"+pass), "", "a", log)
+	b := instance(t, srv.URL(user+":"+pass), "", "b", log)
 	ra, rb := record(t, a), record(t, b)
 
 	a.Publish(context.Background(), event("before-restart", time.Now()))
 	rb.waitFor(t, "B", "before-restart")
 
-	srv.srv.Shutdown()
-	srv.srv.WaitForShutdown()
+	srv.Stop()
 	eventually(t, "both buses notice the server is gone", func() bool { return !a.Connected() && !b.Connected() })
 	if err := a.Ready(context.Background()); err == nil {
 		t.Fatal("Ready is nil while disconnected")
 	}
-	srv.start()
+	srv.Start()
 	eventually(t, "both buses reconnect", func() bool { return a.Connected() && b.Connected() })
 	if err := a.Ready(context.Background()); err != nil {
 		t.Fatalf("Ready after reconnecting: %v", err)
@@ -423,8 +372,8 @@ func TestNATSSurvivesServerRestart(t *testing.T) {
 // TestNATSNeverLogsCredentials covers connecting with each kind of credential, and failing to.
 func TestNATSNeverLogsCredentials(t *testing.T) {
 	const user, pass, token = "serambi-user", "pw-Zq81kd", "tok-Vb33nw9"
-	withPass := startNATS(t, server.Options{Username: user, Password: pass})
-	withToken := startNATS(t, server.Options{Authorization: token})
+	withPass := natstest.Start(t, server.Options{Username: user, Password: pass})
+	withToken := natstest.Start(t, server.Options{Authorization: token})
 	closed := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	tests := []struct {
 		name    string
@@ -432,15 +381,15 @@ func TestNATSNeverLogsCredentials(t *testing.T) {
 		wantErr bool
 		wantIn  string // the redacted server, in the error or the log
 	}{
-		{name: "user and password", url: withPass.url(user + ":" + pass),
-			wantIn: fmt.Sprintf("nats://***@127.0.0.1:%d", withPass.port)},
-		{name: "token", url: withToken.url(token),
-			wantIn: fmt.Sprintf("nats://***@127.0.0.1:%d", withToken.port)},
-		{name: "wrong password", url: withPass.url(user + ":" + pass + "-wrong"), wantErr: true,
-			wantIn: fmt.Sprintf("nats://***@127.0.0.1:%d", withPass.port)},
+		{name: "user and password", url: withPass.URL(user + ":" + pass),
+			wantIn: fmt.Sprintf("nats://***@127.0.0.1:%d", withPass.Port())},
+		{name: "token", url: withToken.URL(token),
+			wantIn: fmt.Sprintf("nats://***@127.0.0.1:%d", withToken.Port())},
+		{name: "wrong password", url: withPass.URL(user + ":" + pass + "-wrong"), wantErr: true,
+			wantIn: fmt.Sprintf("nats://***@127.0.0.1:%d", withPass.Port())},
 		{name: "nobody listening", url: "nats://" + token + "@" + closed, wantErr: true,
 			wantIn: "nats://***@" + closed},
-		{name: "a list of servers", url: "nats://" + user + ":" + pass + "@" + closed + ", " + withPass.url(user+":"+pass),
+		{name: "a list of servers", url: "nats://" + user + ":" + pass + "@" + closed + ", " + withPass.URL(user+":"+pass),
 			wantIn: "nats://***@" + closed + ",nats://***@127.0.0.1:"},
 	}
 	for _, tt := range tests {
@@ -484,12 +433,12 @@ func freePort(t testing.TB) int {
 // TestNATSSubjectSeparatesDeployments: two deployments on one NATS server, each on its own subject,
 // never see each other's events.
 func TestNATSSubjectSeparatesDeployments(t *testing.T) {
-	srv := startNATS(t, server.Options{})
+	srv := natstest.Start(t, server.Options{})
 	log, _ := newLog(t)
-	shop1a := instance(t, srv.url(""), "shop1.events", "shop1-a", log)
-	shop1b := instance(t, srv.url(""), "shop1.events", "shop1-b", log)
-	shop2a := instance(t, srv.url(""), "shop2.events", "shop2-a", log)
-	shop2b := instance(t, srv.url(""), "shop2.events", "shop2-b", log)
+	shop1a := instance(t, srv.URL(""), "shop1.events", "shop1-a", log)
+	shop1b := instance(t, srv.URL(""), "shop1.events", "shop1-b", log)
+	shop2a := instance(t, srv.URL(""), "shop2.events", "shop2-a", log)
+	shop2b := instance(t, srv.URL(""), "shop2.events", "shop2-b", log)
 	r1b, r2b := record(t, shop1b), record(t, shop2b)
 
 	// Each event is published after the previous one arrived, so the server handles them in

@@ -19,44 +19,35 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/serambi/serambi/agents"
+	"github.com/serambi/serambi/bus/natstest"
 	"github.com/serambi/serambi/cmd/serambi/instance"
 	"github.com/serambi/serambi/config"
 	"github.com/serambi/serambi/database/mongo/mongotest"
 )
 
-// natsServer is a real NATS server in the test process, on a free port of 127.0.0.1.
-type natsServer struct {
-	t    *testing.T
-	srv  *server.Server
-	port int
-}
-
-func startNATS(t *testing.T) *natsServer {
+// twoInstances starts instances A and B on one MongoDB store (embedded FerretDB), with a NATS
+// server between them when withNATS is set, and an admin, dewi@toko.id, who can sign in on either.
+func twoInstances(t *testing.T, withNATS bool) (a, b *env) {
 	t.Helper()
-	n := &natsServer{t: t, port: -1}
-	n.start()
-	n.port = n.srv.Addr().(*net.TCPAddr).Port
-	t.Cleanup(n.stop)
-	return n
-}
-
-// start starts the server, on the port of the one before it after a stop.
-func (n *natsServer) start() {
-	n.t.Helper()
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: n.port, NoLog: true, NoSigs: true})
-	if err != nil {
-		n.t.Fatalf("nats server: %v", err)
+	shared := map[string]string{"SERAMBI_MONGODB_URI": mongotest.Start(t)}
+	if withNATS {
+		shared["SERAMBI_NATS_URL"] = natstest.Start(t, server.Options{}).URL("")
 	}
-	go srv.Start()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		n.t.Fatal("nats server not ready within 10s")
+	with := func(id string) map[string]string {
+		vars := map[string]string{"SERAMBI_INSTANCE_ID": id}
+		for k, v := range shared {
+			vars[k] = v
+		}
+		return vars
 	}
-	n.srv = srv
+	a = startEnvWith(t, "mongo", with("instance-a"))
+	b = startEnvWith(t, "mongo", with("instance-b"))
+	if _, err := a.in.Agents.Create(t.Context(), agents.NewAgent{Email: "dewi@toko.id", Name: "Dewi",
+		Password: "correct horse battery", Role: agents.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
 }
-
-func (n *natsServer) stop() { n.srv.Shutdown(); n.srv.WaitForShutdown() }
-
-func (n *natsServer) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.port) }
 
 // TestInstancesShareEventsOverNATS is the reason for the NATS bus: two instances behind a load
 // balancer, one MongoDB store. A message that comes in through instance A's API shows up, live,
@@ -73,24 +64,7 @@ func TestInstancesShareEventsOverNATS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			shared := map[string]string{"SERAMBI_MONGODB_URI": mongotest.Start(t)}
-			if tt.nats {
-				shared["SERAMBI_NATS_URL"] = startNATS(t).url()
-			}
-			with := func(id string) map[string]string {
-				vars := map[string]string{"SERAMBI_INSTANCE_ID": id}
-				for k, v := range shared {
-					vars[k] = v
-				}
-				return vars
-			}
-			a := startEnvWith(t, "mongo", with("instance-a"))
-			b := startEnvWith(t, "mongo", with("instance-b"))
-
-			if _, err := a.in.Agents.Create(t.Context(), agents.NewAgent{Email: "dewi@toko.id", Name: "Dewi",
-				Password: "correct horse battery", Role: agents.RoleAdmin}); err != nil {
-				t.Fatal(err)
-			}
+			a, b := twoInstances(t, tt.nats)
 			console := openConsole(t, b.base, "dewi@toko.id", "correct horse battery")
 
 			a.ingest("fromA", "ext-a-1", `{"email":"siti@example.id","name":"Siti"}`, "Paket saya lewat instance A")
@@ -125,23 +99,7 @@ func TestInstancesShareEventsOverNATS(t *testing.T) {
 func TestWidgetTypingCrossesInstancesOverNATS(t *testing.T) {
 	for _, withNATS := range []bool{true, false} {
 		t.Run(fmt.Sprintf("nats=%v", withNATS), func(t *testing.T) {
-			shared := map[string]string{"SERAMBI_MONGODB_URI": mongotest.Start(t)}
-			if withNATS {
-				shared["SERAMBI_NATS_URL"] = startNATS(t).url()
-			}
-			with := func(id string) map[string]string {
-				vars := map[string]string{"SERAMBI_INSTANCE_ID": id}
-				for k, v := range shared {
-					vars[k] = v
-				}
-				return vars
-			}
-			a := startEnvWith(t, "mongo", with("instance-a"))
-			b := startEnvWith(t, "mongo", with("instance-b"))
-			if _, err := a.in.Agents.Create(t.Context(), agents.NewAgent{Email: "dewi@toko.id", Name: "Dewi",
-				Password: "correct horse battery", Role: agents.RoleAdmin}); err != nil {
-				t.Fatal(err)
-			}
+			a, b := twoInstances(t, withNATS)
 
 			visitor, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(a.base, "http")+"/widget/ws?inbox=default",
 				http.Header{"Origin": {a.base}})
@@ -216,8 +174,8 @@ func TestWidgetTypingCrossesInstancesOverNATS(t *testing.T) {
 // TestReadyzFollowsTheNATSConnection: an instance cut off from NATS no longer shares events with
 // the others, so the load balancer is told to stop sending it traffic until it is back.
 func TestReadyzFollowsTheNATSConnection(t *testing.T) {
-	n := startNATS(t)
-	e := startEnvWith(t, "mongo", map[string]string{"SERAMBI_NATS_URL": n.url()})
+	n := natstest.Start(t, server.Options{})
+	e := startEnvWith(t, "mongo", map[string]string{"SERAMBI_NATS_URL": n.URL("")})
 	readyz := func() int {
 		res, err := http.Get(e.base + "/readyz")
 		if err != nil {
@@ -232,8 +190,8 @@ func TestReadyzFollowsTheNATSConnection(t *testing.T) {
 		status int
 	}{
 		{"connected", func() {}, http.StatusOK},
-		{"NATS server gone", n.stop, http.StatusServiceUnavailable},
-		{"NATS server back on its address", n.start, http.StatusOK},
+		{"NATS server gone", n.Stop, http.StatusServiceUnavailable},
+		{"NATS server back on its address", n.Start, http.StatusOK},
 	}
 	for _, s := range steps {
 		s.do()
