@@ -27,7 +27,8 @@ type CustomerFinder interface {
 func (x *Inbox) FindCustomers(ctx context.Context, text string, limit int) ([]Customer, error) {
 	finder, ok := x.store.(CustomerFinder)
 	if !ok {
-		return nil, fmt.Errorf("customer search: the store cannot search: %w", ErrInvalid)
+		// Not ErrInvalid: nothing is wrong with the query, and the console must not say so.
+		return nil, fmt.Errorf("customer search: the store (%T) cannot search customers", x.store)
 	}
 	text = strings.TrimSpace(text)
 	if !utf8.ValidString(text) || utf8.RuneCountInString(text) < 2 || len(text) > 200 {
